@@ -1,0 +1,503 @@
+//! `Engine`: the entry point of the actor system.
+//!
+//! An application (the HTTP server, or any Rust program embedding the
+//! engine) starts one [`Engine`] inside an actix system and hands it raw
+//! request bodies with a [`RequestContext`]. Streaming requests come back
+//! as an [`EventStream`] of [`ThreadStreamEvent`]s; the others as JSON
+//! bytes. Every failure that can be known before the stream starts is an
+//! [`EngineError`] (a 4xx or 5xx), never a torn stream.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::EngineError;
+use crate::ids::{ThreadId, UserId};
+use crate::model::ModelConfig;
+use crate::protocol::{
+    ChatKitRequest, EmptyResponse, ItemsFeedbackParams, ItemsListParams, Order, Page, Request,
+    ThreadItem, ThreadMetadata, ThreadsListParams, UserMessageInput, UserMessageItem,
+};
+use crate::registry::{CountThreads, Registry, Route, ShutdownThreads, ThreadKey};
+use crate::rows;
+use crate::store::{self, Store, StoreConfig, StoreError, WriteOp};
+use crate::thread::{Command, Initial};
+use crate::time::Timestamp;
+
+/// How long an idle thread actor stays in memory. Long enough that a user
+/// typing their next message finds the thread warm, short enough that a
+/// server with many one-off conversations does not hold them all.
+pub const DEFAULT_THREAD_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How many of a thread's newest items its actor keeps in memory. Bounds
+/// memory per thread; older items stay in SQLite.
+pub const DEFAULT_MAX_CACHED_ITEMS: usize = 500;
+
+/// Events buffered per client before it is considered not reading. An
+/// answer of a few thousand deltas fits; a client that stalls longer is
+/// cut off rather than slowing the model stream.
+pub const DEFAULT_EVENT_BUFFER: usize = 4096;
+
+/// Page size when a listing gives none (or 0), as in the reference.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// The largest page a listing returns, whatever it asks for.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Everything the engine needs to start.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The SQLite database file (created if missing).
+    pub db_path: PathBuf,
+    /// The model that answers.
+    pub model: ModelConfig,
+    /// See [`DEFAULT_THREAD_IDLE_TIMEOUT`].
+    pub thread_idle_timeout: Duration,
+    /// See [`DEFAULT_MAX_CACHED_ITEMS`].
+    pub max_cached_items: usize,
+    /// See [`DEFAULT_EVENT_BUFFER`].
+    pub event_buffer: usize,
+    /// Sent in every `stream_options` (shows the client's stop button).
+    pub allow_cancel: bool,
+}
+
+impl EngineConfig {
+    /// Defaults for a database at `db_path`: the offline echo model.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        Self {
+            db_path: db_path.into(),
+            model: ModelConfig::default(),
+            thread_idle_timeout: DEFAULT_THREAD_IDLE_TIMEOUT,
+            max_cached_items: DEFAULT_MAX_CACHED_ITEMS,
+            event_buffer: DEFAULT_EVENT_BUFFER,
+            allow_cancel: true,
+        }
+    }
+}
+
+/// Who a request acts for. Every store query is scoped by `user_id`.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// The user.
+    pub user_id: UserId,
+}
+
+impl RequestContext {
+    /// A context for `user_id`.
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: UserId(user_id.into()),
+        }
+    }
+}
+
+/// What thread actors share.
+pub(crate) struct ThreadDeps {
+    pub(crate) store: Store,
+    pub(crate) model: ModelConfig,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_cached_items: usize,
+    pub(crate) event_buffer: usize,
+    pub(crate) allow_cancel: bool,
+}
+
+/// The answer to a request.
+pub enum EngineResponse {
+    /// A JSON body (compact, exactly as the reference emits it).
+    Json(Vec<u8>),
+    /// The events of a streaming request; the stream ends with the turn.
+    /// Dropping it cancels the turn, as a client disconnect does.
+    Stream(EventStream),
+}
+
+/// The events of one streaming request, in order.
+pub struct EventStream {
+    rx: mpsc::Receiver<crate::protocol::ThreadStreamEvent>,
+}
+
+impl EventStream {
+    pub(crate) fn new(rx: mpsc::Receiver<crate::protocol::ThreadStreamEvent>) -> Self {
+        Self { rx }
+    }
+
+    /// The next event, or `None` when the turn has ended.
+    pub async fn next_event(&mut self) -> Option<crate::protocol::ThreadStreamEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Stream for EventStream {
+    type Item = crate::protocol::ThreadStreamEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The running engine. Cheap to clone; all clones drive the same actors.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Addr<Registry>,
+    store: Store,
+    model: ModelConfig,
+}
+
+impl Engine {
+    /// Opens the store and starts the actors. Must be called from inside
+    /// a running actix system (`#[actix_web::main]`, `actix::System`).
+    pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let store = Store::open(StoreConfig::new(config.db_path.clone()))?;
+        let deps = Arc::new(ThreadDeps {
+            store: store.clone(),
+            model: config.model.clone(),
+            idle_timeout: config.thread_idle_timeout,
+            max_cached_items: config.max_cached_items.max(1),
+            event_buffer: config.event_buffer.max(16),
+            allow_cancel: config.allow_cancel,
+        });
+        let registry = Registry::new(deps).start();
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                registry,
+                store,
+                model: config.model,
+            }),
+        })
+    }
+
+    /// The store, for reads an embedding application wants to make itself.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The model that answers.
+    pub fn model(&self) -> &ModelConfig {
+        &self.inner.model
+    }
+
+    /// How many thread actors are in memory.
+    pub async fn active_threads(&self) -> usize {
+        self.inner.registry.send(CountThreads).await.unwrap_or(0)
+    }
+
+    /// Parses and runs one request body.
+    pub async fn process(
+        &self,
+        body: &[u8],
+        ctx: &RequestContext,
+    ) -> Result<EngineResponse, EngineError> {
+        let request = ChatKitRequest::parse(body)?;
+        self.handle(request.request, ctx).await
+    }
+
+    /// Runs one parsed request.
+    pub async fn handle(
+        &self,
+        request: Request,
+        ctx: &RequestContext,
+    ) -> Result<EngineResponse, EngineError> {
+        let user = &ctx.user_id;
+        match request {
+            Request::ThreadsCreate(p) => self
+                .create_thread(user, p.input)
+                .await
+                .map(EngineResponse::Stream),
+            Request::ThreadsAddUserMessage(p) => {
+                let (message, attachments) = self.user_message(user, p.input).await?;
+                let (reply, rx) = oneshot::channel();
+                let command = Command::UserMessage {
+                    message,
+                    attachments,
+                    reply,
+                };
+                self.route(user, p.thread_id, command).await;
+                stream_reply(rx).await
+            }
+            Request::ThreadsRetryAfterItem(p) => {
+                let (reply, rx) = oneshot::channel();
+                self.route(
+                    user,
+                    p.thread_id,
+                    Command::Retry {
+                        item_id: p.item_id,
+                        reply,
+                    },
+                )
+                .await;
+                stream_reply(rx).await
+            }
+            Request::ThreadsGetById(p) => {
+                let meta = self.load_thread(user, &p.thread_id).await?;
+                let items = self
+                    .list_items(user, &p.thread_id, DEFAULT_PAGE_SIZE, None, Order::Asc)
+                    .await?;
+                json(&meta.to_wire(items))
+            }
+            Request::ThreadsList(ThreadsListParams {
+                limit,
+                order,
+                after,
+            }) => {
+                let page = self
+                    .inner
+                    .store
+                    .reads
+                    .list_threads(
+                        &user.0,
+                        page_size(limit),
+                        after.as_deref(),
+                        store_order(order),
+                    )
+                    .await
+                    .map_err(cursor_error)?;
+                let data = page
+                    .rows
+                    .iter()
+                    .map(|r| rows::thread_from_row(r).map(|m| m.to_wire(Page::default())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let after = page
+                    .has_more
+                    .then(|| data.last().map(|t| t.id.0.clone()))
+                    .flatten();
+                json(&Page {
+                    data,
+                    has_more: page.has_more,
+                    after,
+                })
+            }
+            Request::ItemsList(ItemsListParams {
+                thread_id,
+                limit,
+                order,
+                after,
+            }) => {
+                self.load_thread(user, &thread_id).await?;
+                json(
+                    &self
+                        .list_items(user, &thread_id, page_size(limit), after.as_deref(), order)
+                        .await?,
+                )
+            }
+            Request::ThreadsUpdate(p) => {
+                let (reply, rx) = oneshot::channel();
+                self.route(
+                    user,
+                    p.thread_id,
+                    Command::Rename {
+                        title: p.title,
+                        reply,
+                    },
+                )
+                .await;
+                json(&rx.await.map_err(|_| EngineError::ShuttingDown)??)
+            }
+            Request::ThreadsDelete(p) => {
+                let (reply, rx) = oneshot::channel();
+                self.route(user, p.thread_id, Command::Delete { reply })
+                    .await;
+                rx.await.map_err(|_| EngineError::ShuttingDown)??;
+                json(&EmptyResponse {})
+            }
+            Request::ItemsFeedback(ItemsFeedbackParams {
+                thread_id,
+                item_ids,
+                kind,
+            }) => {
+                self.load_thread(user, &thread_id).await?;
+                let op = WriteOp::SaveFeedback {
+                    user_id: user.0.clone(),
+                    thread_id: thread_id.0.clone(),
+                    item_ids: item_ids.into_iter().map(|i| i.0).collect(),
+                    kind: serde_json::to_value(kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    created_at: Timestamp::now().to_string(),
+                };
+                self.inner.store.writer.write(vec![op]).await?;
+                json(&EmptyResponse {})
+            }
+            other => Err(EngineError::Unsupported(other.type_name())),
+        }
+    }
+
+    /// Cancels every running turn (as a disconnect would: partial answers
+    /// and the cancellation note are stored), refuses new work, and closes
+    /// the store after its last write.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.registry.send(ShutdownThreads).await;
+        self.inner.store.writer.shutdown().await;
+    }
+
+    async fn route(&self, user: &UserId, thread: ThreadId, command: Command) {
+        self.route_with(
+            ThreadKey {
+                user: user.clone(),
+                thread,
+            },
+            Initial::Load,
+            command,
+        )
+        .await
+    }
+
+    async fn route_with(&self, key: ThreadKey, initial: Initial, command: Command) {
+        // `do_send` keeps commands in order; a stopped registry means the
+        // system is going down, and the dropped reply says so.
+        self.inner.registry.do_send(Route {
+            key,
+            initial,
+            command,
+        });
+    }
+
+    async fn create_thread(
+        &self,
+        user: &UserId,
+        input: UserMessageInput,
+    ) -> Result<crate::engine::EventStream, EngineError> {
+        let (message, attachments) = self.user_message(user, input).await?;
+        let meta = ThreadMetadata {
+            title: None,
+            id: ThreadId::generate(),
+            created_at: Timestamp::now(),
+            status: Default::default(),
+            allowed_image_domains: None,
+            metadata: Default::default(),
+        };
+        let key = ThreadKey {
+            user: user.clone(),
+            thread: meta.id.clone(),
+        };
+        let (reply, rx) = oneshot::channel();
+        self.route_with(
+            key,
+            Initial::New(meta),
+            Command::Create {
+                message,
+                attachments,
+                reply,
+            },
+        )
+        .await;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Builds a user message from its input, checking that every
+    /// attachment exists and belongs to the user.
+    async fn user_message(
+        &self,
+        user: &UserId,
+        input: UserMessageInput,
+    ) -> Result<(UserMessageItem, Vec<crate::protocol::Attachment>), EngineError> {
+        let mut attachments = Vec::with_capacity(input.attachments.len());
+        for id in &input.attachments {
+            let row = self.inner.store.reads.load_attachment(&user.0, id).await?;
+            let row = row.ok_or(EngineError::NotFound("attachment"))?;
+            attachments.push(rows::attachment_from_row(&row)?);
+        }
+        let message = UserMessageItem {
+            content: input.content,
+            attachments: attachments.clone(),
+            quoted_text: input.quoted_text,
+            inference_options: input.inference_options,
+        };
+        Ok((message, attachments))
+    }
+
+    async fn load_thread(
+        &self,
+        user: &UserId,
+        thread: &ThreadId,
+    ) -> Result<ThreadMetadata, EngineError> {
+        let row = self
+            .inner
+            .store
+            .reads
+            .load_thread(&user.0, &thread.0)
+            .await?;
+        let row = row.ok_or(EngineError::NotFound("thread"))?;
+        Ok(rows::thread_from_row(&row)?)
+    }
+
+    async fn list_items(
+        &self,
+        user: &UserId,
+        thread: &ThreadId,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+    ) -> Result<Page<ThreadItem>, EngineError> {
+        let page = self
+            .inner
+            .store
+            .reads
+            .list_items(&user.0, &thread.0, limit, after, store_order(order), false)
+            .await
+            .map_err(cursor_error)?;
+        let data = page
+            .rows
+            .iter()
+            .map(rows::item_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let after = page
+            .has_more
+            .then(|| data.last().map(|i| i.id.0.clone()))
+            .flatten();
+        Ok(Page {
+            data,
+            has_more: page.has_more,
+            after,
+        })
+    }
+}
+
+async fn stream_reply(
+    rx: oneshot::Receiver<Result<EventStream, EngineError>>,
+) -> Result<EngineResponse, EngineError> {
+    rx.await
+        .map_err(|_| EngineError::ShuttingDown)?
+        .map(EngineResponse::Stream)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<EngineResponse, EngineError> {
+    serde_json::to_vec(value)
+        .map(EngineResponse::Json)
+        .map_err(|e| EngineError::Internal(format!("serializing the response: {e}")))
+}
+
+/// `limit` absent, null, zero or negative means the default (§11.3);
+/// larger than [`MAX_PAGE_SIZE`] is cut to it.
+fn page_size(limit: Option<i64>) -> usize {
+    match limit {
+        Some(n) if n > 0 => (n as usize).min(MAX_PAGE_SIZE),
+        _ => DEFAULT_PAGE_SIZE,
+    }
+}
+
+fn store_order(order: Order) -> store::Order {
+    match order {
+        Order::Asc => store::Order::Asc,
+        Order::Desc => store::Order::Desc,
+    }
+}
+
+fn cursor_error(e: StoreError) -> EngineError {
+    match e {
+        StoreError::UnknownCursor => EngineError::bad_request(
+            "invalid_cursor",
+            "`after` does not name an entry of this listing (unknown, hidden or foreign id)",
+        ),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,161 @@
+//! `Registry`: finds or starts the [`ThreadActor`] of a thread.
+//!
+//! Keyed by (user, thread): a user can only ever reach an actor of their
+//! own, and an actor for someone else's thread id finds nothing in the
+//! store and answers "not found". Because the registry handles one message
+//! at a time, concurrent first requests for a thread never start two actors.
+//!
+//! Messages it accepts:
+//! - [`Route`] from the [`Engine`](crate::engine::Engine): forward a
+//!   command to the thread's actor (starting it if needed). Commands are
+//!   forwarded with `do_send` so that they reach the actor in the order
+//!   they were routed; each carries a reply channel its requester awaits,
+//!   so what is queued is bounded by the requests in flight.
+//! - [`Idle`] from a ThreadActor that has been idle for its timeout. The
+//!   registry retires it only if every command routed to it has been
+//!   received, so no command is ever sent to a stopping actor.
+//! - [`ShutdownThreads`] from the engine at shutdown; [`CountThreads`] for
+//!   metrics and tests.
+//!
+//! Mailbox: actix's default (16) for `send`; `do_send` callers are the
+//! engine's request handlers (one message per request).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+
+use crate::engine::ThreadDeps;
+use crate::error::EngineError;
+use crate::ids::{ThreadId, UserId};
+use crate::thread::{CancelTurn, Command, Deliver, Initial, Retire, ThreadActor};
+
+/// A thread as seen by one user.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadKey {
+    /// The user the requests act for.
+    pub user: UserId,
+    /// The thread.
+    pub thread: ThreadId,
+}
+
+struct Entry {
+    addr: Addr<ThreadActor>,
+    routed: u64,
+}
+
+/// Finds or starts thread actors. See the module documentation.
+pub struct Registry {
+    threads: HashMap<ThreadKey, Entry>,
+    deps: Arc<ThreadDeps>,
+    shutting_down: bool,
+}
+
+impl Registry {
+    /// A registry whose thread actors use `deps`.
+    pub(crate) fn new(deps: Arc<ThreadDeps>) -> Self {
+        Self {
+            threads: HashMap::new(),
+            deps,
+            shutting_down: false,
+        }
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+}
+
+/// Run a command on a thread's actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route {
+    /// Which thread, for which user.
+    pub key: ThreadKey,
+    /// `Initial::New` for `threads.create`; `Initial::Load` otherwise.
+    pub initial: Initial,
+    /// What to do.
+    pub command: Command,
+}
+
+impl Handler<Route> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Route, ctx: &mut Self::Context) {
+        if self.shutting_down {
+            msg.command.refuse(EngineError::ShuttingDown);
+            return;
+        }
+        let deps = &self.deps;
+        let entry = self
+            .threads
+            .entry(msg.key.clone())
+            .or_insert_with(|| Entry {
+                addr: ThreadActor::new(msg.key, deps.clone(), ctx.address(), msg.initial).start(),
+                routed: 0,
+            });
+        entry.routed += 1;
+        entry.addr.do_send(Deliver(msg.command));
+    }
+}
+
+/// A thread actor has been idle for its timeout, having received `seen`
+/// commands.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Idle {
+    /// The actor's key.
+    pub key: ThreadKey,
+    /// How many commands it has received.
+    pub seen: u64,
+}
+
+impl Handler<Idle> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Idle, _ctx: &mut Self::Context) {
+        if let Some(entry) = self.threads.get(&msg.key)
+            && entry.routed == msg.seen
+        {
+            let entry = self.threads.remove(&msg.key).expect("present");
+            entry.addr.do_send(Retire);
+        }
+    }
+}
+
+/// Refuse new commands and cancel every running turn; answered once all
+/// cancellations are stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutdownThreads;
+
+impl Handler<ShutdownThreads> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: ShutdownThreads, _ctx: &mut Self::Context) -> Self::Result {
+        self.shutting_down = true;
+        let cancels: Vec<_> = self
+            .threads
+            .values()
+            .map(|e| e.addr.send(CancelTurn))
+            .collect();
+        Box::pin(async move {
+            // A stopped actor has nothing left to cancel.
+            let _ = join_all(cancels).await;
+        })
+    }
+}
+
+/// How many thread actors are alive.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountThreads;
+
+impl Handler<CountThreads> for Registry {
+    type Result = usize;
+
+    fn handle(&mut self, _msg: CountThreads, _ctx: &mut Self::Context) -> usize {
+        self.threads.len()
+    }
+}

@@ -1,0 +1,158 @@
+//! Engine tests: the actor system without HTTP, as an embedding app uses it.
+
+use std::time::Duration;
+
+use chatkit_actors::model::ModelConfig;
+use chatkit_actors::protocol::ThreadStreamEvent;
+use chatkit_actors::{Engine, EngineConfig, EngineResponse, EventStream, RequestContext};
+use serde_json::{Value, json};
+
+fn engine(dir: &tempfile::TempDir, delay: Duration) -> Engine {
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.model = ModelConfig::echo(delay);
+    Engine::start(config).expect("engine starts")
+}
+
+async fn stream(engine: &Engine, user: &str, body: Value) -> EventStream {
+    match engine
+        .process(body.to_string().as_bytes(), &RequestContext::new(user))
+        .await
+    {
+        Ok(EngineResponse::Stream(s)) => s,
+        Ok(EngineResponse::Json(j)) => {
+            panic!("expected a stream, got {}", String::from_utf8_lossy(&j))
+        }
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+async fn json_reply(engine: &Engine, user: &str, body: Value) -> Value {
+    match engine
+        .process(body.to_string().as_bytes(), &RequestContext::new(user))
+        .await
+    {
+        Ok(EngineResponse::Json(j)) => serde_json::from_slice(&j).unwrap(),
+        Ok(EngineResponse::Stream(_)) => panic!("expected JSON"),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+async fn collect(mut s: EventStream) -> Vec<ThreadStreamEvent> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event().await {
+        out.push(e);
+    }
+    out
+}
+
+fn create(text: &str) -> Value {
+    json!({"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}}})
+}
+
+#[actix_rt::test]
+async fn a_turn_through_the_engine_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, Duration::ZERO);
+    let events = collect(stream(&engine, "u", create("Hi")).await).await;
+    let types: Vec<_> = events.iter().map(ThreadStreamEvent::type_name).collect();
+    assert_eq!(
+        types[..3],
+        ["thread.created", "thread.item.done", "stream_options"]
+    );
+    assert_eq!(
+        types[types.len() - 2..],
+        ["thread.item.done", "thread.updated"]
+    );
+    let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else {
+        panic!()
+    };
+    let page = json_reply(
+        &engine,
+        "u",
+        json!({"type": "items.list", "params": {"thread_id": thread.id, "order": "asc"}}),
+    )
+    .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    engine.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn dropping_the_stream_before_any_text_stores_only_the_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, Duration::from_millis(300));
+    let mut s = stream(&engine, "u", create("quick")).await;
+    let ThreadStreamEvent::ThreadCreated { thread } = s.next_event().await.unwrap() else {
+        panic!()
+    };
+    // The user message and stream_options arrive, then the client leaves
+    // before the first delta (300 ms away).
+    assert!(matches!(
+        s.next_event().await,
+        Some(ThreadStreamEvent::ThreadItemDone { .. })
+    ));
+    assert!(matches!(
+        s.next_event().await,
+        Some(ThreadStreamEvent::StreamOptions { .. })
+    ));
+    drop(s);
+    // The cancellation is stored before the next command runs (turns are
+    // serialized), so a read through the thread's actor sees it.
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    let rename =
+        json!({"type": "threads.update", "params": {"thread_id": thread.id, "title": "t"}});
+    json_reply(&engine, "u", rename).await;
+    let visible = json_reply(
+        &engine,
+        "u",
+        json!({"type": "items.list", "params": {"thread_id": thread.id}}),
+    )
+    .await;
+    let visible = visible["data"].as_array().unwrap();
+    assert_eq!(
+        visible.len(),
+        1,
+        "only the user message is visible: {visible:?}"
+    );
+    assert_eq!(visible[0]["type"], "user_message");
+    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite3")).unwrap();
+    let types: Vec<String> = conn
+        .prepare("SELECT item_type FROM items ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(types, ["user_message", "sdk_hidden_context"]);
+    engine.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_second_message_waits_for_the_running_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, Duration::from_millis(20));
+    let events = collect(stream(&engine, "u", create("one")).await).await;
+    let ThreadStreamEvent::ThreadCreated { thread } = &events[0] else {
+        panic!()
+    };
+    let add = |text: &str| json!({"type": "threads.add_user_message", "params": {"thread_id": thread.id, "input": {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}}});
+    let first = stream(&engine, "u", add("two")).await;
+    // The second request is accepted only when its turn starts: after the
+    // first answer is complete.
+    let (first_events, second) = tokio::join!(collect(first), async {
+        let s = stream(&engine, "u", add("three")).await;
+        collect(s).await
+    });
+    let done_first = first_events
+        .iter()
+        .filter(|e| e.type_name() == "thread.item.done")
+        .count();
+    assert_eq!(done_first, 2);
+    let ThreadStreamEvent::ThreadItemDone { item } = &second[0] else {
+        panic!("{second:?}")
+    };
+    assert_eq!(
+        serde_json::to_value(item).unwrap()["content"][0]["text"],
+        "three"
+    );
+    engine.shutdown().await;
+}

@@ -1,0 +1,157 @@
+//! The HTTP handlers: `POST /chatkit` and `GET /healthz`.
+//!
+//! The ChatKit handler reads the raw body (whatever the `Content-Type`, as
+//! the reference does), resolves the user, and hands both to the engine.
+//! JSON answers go back as `application/json`; streams as
+//! `text/event-stream`, never compressed. Errors known before the stream
+//! starts are a 4xx/5xx with `{"error":{"code":...,"message":...}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chatkit_actors::{Engine, EngineError, EngineResponse, RequestContext};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::settings::Settings;
+use crate::sse::SseBody;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// The server settings.
+    pub settings: Settings,
+}
+
+/// A request failed before its answer started.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The engine refused or failed the request.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The body is larger than the configured limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body could not be read.
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    /// The user header is not valid text.
+    #[error("the {0} header is not valid text")]
+    BadUserHeader(String),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Engine(e) => e.code(),
+            ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::Body(_) => "invalid_body",
+            ApiError::BadUserHeader(_) => "invalid_user",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Engine(e) => e.public_message(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Engine(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Body(_) | ApiError::BadUserHeader(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": self.code(), "message": self.message()}}))
+    }
+}
+
+/// `POST /chatkit`: one ChatKit request.
+///
+/// Errors are logged once, by the request span's logger
+/// (tracing-actix-web records the error and its status on the span).
+pub async fn chatkit(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    handle(&req, payload, &state).await
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &state.settings;
+    let user = match req.headers().get(settings.user_header.as_str()) {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::BadUserHeader(settings.user_header.clone()))?
+            .to_owned(),
+        None => settings.default_user.clone(),
+    };
+    tracing::Span::current().record("user_id", user.as_str());
+    let body = read_body(req, payload, settings.body_limit).await?;
+    let ctx = RequestContext::new(user);
+    match state.engine.process(&body, &ctx).await? {
+        EngineResponse::Json(bytes) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bytes)),
+        EngineResponse::Stream(events) => Ok(HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            ))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+            .insert_header(("x-accel-buffering", "no"))
+            .body(SseBody::new(events, settings.keep_alive))),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (early from
+/// `Content-Length` when the client sent one).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Body(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `GET /healthz`: the process is up and serving.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}

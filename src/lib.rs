@@ -1,0 +1,47 @@
+//! chatkit-server: the HTTP front end of the chatkit-actix engine.
+//!
+//! Thin by design: [`run`] turns `POST /chatkit` bodies into
+//! [`Engine::process`] calls and engine streams into Server-Sent Events.
+//! Everything below HTTP lives in the `chatkit-actors` crate.
+#![forbid(unsafe_code)]
+
+pub mod http;
+pub mod settings;
+pub mod sse;
+pub mod telemetry;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use chatkit_actors::Engine;
+use tracing_actix_web::TracingLogger;
+
+pub use settings::Settings;
+
+/// Starts serving on `listener`. The returned [`Server`] runs when awaited
+/// (or spawned); its handle stops it. Must be called inside an actix system
+/// that `engine` was started in.
+pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io::Result<Server> {
+    let shutdown_timeout = settings.shutdown_timeout.as_secs();
+    let handle_signals = settings.handle_signals;
+    let workers = settings.workers;
+    let state = web::Data::new(http::AppState { engine, settings });
+    let mut server = HttpServer::new(move || {
+        let path = state.settings.chatkit_path.clone();
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .service(web::resource(path).route(web::post().to(http::chatkit)))
+            .route("/healthz", web::get().to(http::healthz))
+    })
+    .listen(listener)?
+    .shutdown_timeout(shutdown_timeout);
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.run())
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests over real HTTP on 127.0.0.1, with a real SQLite file in
+//! a temporary directory. One binary (modules below), so actix, reqwest and
+//! SQLite are linked once.
+
+mod bad_input;
+mod cancellation;
+mod concurrency;
+mod helpers;
+mod pagination;
+mod persistence;
+mod requests;
