@@ -3,7 +3,7 @@
 //! An application (the HTTP server, or any Rust program embedding the
 //! engine) starts one [`Engine`] inside an actix system and hands it raw
 //! request bodies with a [`RequestContext`]. Streaming requests come back
-//! as an [`EventStream`] of [`ThreadStreamEvent`]s; the others as JSON
+//! as an [`EventStream`] of [`ThreadStreamEvent`](crate::protocol::ThreadStreamEvent)s; the others as JSON
 //! bytes. Every failure that can be known before the stream starts is an
 //! [`EngineError`] (a 4xx or 5xx), never a torn stream.
 

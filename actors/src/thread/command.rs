@@ -1,0 +1,91 @@
+//! The commands a ThreadActor runs for clients, and the control messages
+//! it takes from the registry.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::engine::EventStream;
+use crate::error::EngineError;
+use crate::ids::ItemId;
+use crate::protocol::{Attachment, Thread, ThreadMetadata, UserMessageItem};
+
+/// How a new ThreadActor gets its state.
+pub enum Initial {
+    /// A thread created by `threads.create`: nothing to load, nothing stored
+    /// yet (the first turn stores it together with the first message).
+    New(ThreadMetadata),
+    /// An existing thread: load it (and its newest items) from the store.
+    Load,
+}
+
+/// A client command for one thread. Each carries its reply channel; the
+/// reply is sent when the command is accepted (streams) or done (JSON).
+pub enum Command {
+    /// `threads.create`: store the thread and its first message, then answer.
+    Create {
+        /// The first user message (its id and time already chosen).
+        message: UserMessageItem,
+        /// Attachments to mark as belonging to this thread.
+        attachments: Vec<Attachment>,
+        /// Where the event stream goes once the thread is stored.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
+    /// `threads.add_user_message`.
+    UserMessage {
+        /// The user message.
+        message: UserMessageItem,
+        /// Attachments to mark as belonging to this thread.
+        attachments: Vec<Attachment>,
+        /// Where the event stream goes once the message is stored.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
+    /// `threads.retry_after_item`.
+    Retry {
+        /// The user message to answer again.
+        item_id: ItemId,
+        /// Where the event stream goes once later items are deleted.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
+    /// `threads.update`.
+    Rename {
+        /// The new title.
+        title: String,
+        /// The thread as saved (empty items page).
+        reply: oneshot::Sender<Result<Thread, EngineError>>,
+    },
+    /// `threads.delete`.
+    Delete {
+        /// Done once the thread and its items are deleted.
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
+}
+
+impl Command {
+    /// Answers the command with an error without running it.
+    pub fn refuse(self, error: EngineError) {
+        // A closed reply channel means the requester left: nothing to tell.
+        match self {
+            Command::Create { reply, .. }
+            | Command::UserMessage { reply, .. }
+            | Command::Retry { reply, .. } => drop(reply.send(Err(error))),
+            Command::Rename { reply, .. } => drop(reply.send(Err(error))),
+            Command::Delete { reply } => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// A command from the registry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Command);
+
+/// Cancel the running turn, if any, as a disconnect would; answered once
+/// its partial answer and note are stored. Queued commands are refused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelTurn;
+
+/// The registry removed this actor: stop now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;

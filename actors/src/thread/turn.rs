@@ -1,0 +1,398 @@
+//! A turn: from the user's message being stored to the end of the answer.
+//!
+//! The ThreadActor starts the turn, relays the AgentActor's outputs
+//! (persisting `done`, `replaced` and `removed` items before forwarding
+//! them), reports thread changes as `thread.updated`, and cancels the turn
+//! when the client leaves (§10.6).
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use indexmap::IndexMap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, debug, info, warn};
+
+use super::{CANCELLED_NOTE, State, ThreadActor};
+use crate::agent::{AgentActor, AgentParams, StopAgent, TurnId};
+use crate::engine::EventStream;
+use crate::error::EngineError;
+use crate::ids::{IdKind, ItemId};
+use crate::protocol::{
+    Attachment, ErrorEvent, ItemKind, Page, SdkHiddenContextItem, StreamOptions, ThreadItem,
+    ThreadMetadata, ThreadStreamEvent, UserMessageItem,
+};
+use crate::rows;
+use crate::store::{StoreError, WriteOp};
+use crate::time::Timestamp;
+
+/// The client of a turn went away (its event channel closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ClientGone(TurnId);
+
+/// An item the client has seen announced but not finished.
+pub(super) struct Pending {
+    pub(super) seq: i64,
+    pub(super) item: ThreadItem,
+}
+
+/// The state of the running turn.
+pub(super) struct Turn {
+    pub(super) id: TurnId,
+    /// Events to the client; `None` once it left.
+    pub(super) events: Option<mpsc::Sender<ThreadStreamEvent>>,
+    pub(super) agent: Option<Addr<AgentActor>>,
+    /// Announced (`added`) items not yet done, in announcement order.
+    pub(super) pending: IndexMap<ItemId, Pending>,
+    /// The thread as last reported to the client (§10.4).
+    pub(super) snapshot: ThreadMetadata,
+    /// Set once cancellation started; later cancels just wait.
+    pub(super) cancelling: bool,
+    /// Watches the client's channel for closing while no event flows.
+    pub(super) watcher: Option<SpawnHandle>,
+    /// When the turn started, until its first agent event was forwarded.
+    pub(super) first_output: Option<std::time::Instant>,
+    pub(super) span: tracing::Span,
+}
+
+impl ThreadActor {
+    pub(super) fn new_turn(&mut self, ctx: &mut Context<Self>) -> (TurnId, EventStream) {
+        let id = self.next_turn;
+        self.next_turn += 1;
+        let (tx, rx) = mpsc::channel(self.deps.event_buffer);
+        let closed = tx.clone();
+        let watcher = ctx.spawn(async move { closed.closed().await }.into_actor(self).map(
+            move |(), act, ctx| {
+                act.client_gone(id, ctx);
+            },
+        ));
+        let snapshot = self.loaded().meta.clone();
+        let span = tracing::info_span!(parent: &self.span, "turn", turn = id, ttft_ms = tracing::field::Empty);
+        self.turn = Some(Turn {
+            id,
+            events: Some(tx),
+            agent: None,
+            pending: IndexMap::new(),
+            snapshot,
+            cancelling: false,
+            watcher: Some(watcher),
+            first_output: Some(std::time::Instant::now()),
+            span,
+        });
+        (id, EventStream::new(rx))
+    }
+
+    pub(super) fn start_message_turn(
+        &mut self,
+        message: UserMessageItem,
+        attachments: Vec<Attachment>,
+        create: bool,
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let user = self.key.user.clone();
+        let thread_id = self.key.thread.clone();
+        let item = ThreadItem {
+            id: ItemId::generate(IdKind::Message),
+            thread_id: thread_id.clone(),
+            created_at: Timestamp::now(),
+            kind: ItemKind::UserMessage(message),
+        };
+        let loaded = self.loaded();
+        let seq = loaded.next_seq;
+        loaded.next_seq += 1;
+        let mut ops = Vec::with_capacity(2 + attachments.len());
+        if !loaded.stored {
+            ops.push(WriteOp::UpsertThread(rows::thread_row(&user, &loaded.meta)));
+        }
+        for mut a in attachments {
+            a.thread_id = Some(thread_id.clone());
+            ops.push(WriteOp::UpsertAttachment(rows::attachment_row(&user, &a)));
+        }
+        ops.push(WriteOp::UpsertItem {
+            user_id: user.0.clone(),
+            item: rows::item_row(&item, seq),
+        });
+        let (turn_id, stream) = self.new_turn(ctx);
+        let writer = self.deps.store.writer.clone();
+        let span = self
+            .turn
+            .as_ref()
+            .map_or_else(tracing::Span::none, |t| t.span.clone());
+        ctx.wait(
+            async move { writer.write(ops).await }
+                .instrument(span)
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if let Err(e) = res {
+                        warn!(parent: &act.span, error = %e, "storing the user message failed");
+                        act.end_turn_silently(ctx);
+                        if create {
+                            act.state = State::Missing;
+                        }
+                        let _ = reply.send(Err(e.into()));
+                        act.pump(ctx);
+                        return;
+                    }
+                    let loaded = act.loaded();
+                    loaded.stored = true;
+                    let thread_created = create.then(|| loaded.meta.to_wire(Page::default()));
+                    act.cache_put(seq, item.clone());
+                    // A dropped receiver shows up as a failed forward below, which
+                    // cancels the turn like any other disconnect.
+                    let _ = reply.send(Ok(stream));
+                    if let Some(thread) = thread_created {
+                        act.forward(turn_id, ThreadStreamEvent::ThreadCreated { thread }, ctx);
+                    }
+                    act.forward(turn_id, ThreadStreamEvent::ThreadItemDone { item }, ctx);
+                    act.begin_pipeline(turn_id, ctx);
+                }),
+        );
+    }
+
+    pub(super) fn start_retry_turn(
+        &mut self,
+        item_id: ItemId,
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let reads = self.deps.store.reads.clone();
+        let writer = self.deps.store.writer.clone();
+        let user = self.key.user.0.clone();
+        let thread = self.key.thread.0.clone();
+        let limit = self.deps.max_cached_items;
+        self.busy = true;
+        let fut = async move {
+            let Some(row) = reads.load_item(&user, &thread, item_id.as_str()).await? else {
+                return Err(EngineError::NotFound("item"));
+            };
+            if row.item_type != "user_message" {
+                return Err(EngineError::bad_request(
+                    "invalid_request",
+                    format!(
+                        "item {} is a {}, not a user_message: only user messages can be retried",
+                        row.id, row.item_type
+                    ),
+                ));
+            }
+            writer
+                .write(vec![WriteOp::DeleteItemsFromSeq {
+                    user_id: user.clone(),
+                    thread_id: thread.clone(),
+                    from_seq: row.seq + 1,
+                }])
+                .await?;
+            let recent = reads.load_recent_items(&user, &thread, limit).await?;
+            let items = recent
+                .iter()
+                .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
+                .collect::<Result<VecDeque<_>, StoreError>>()?;
+            Ok(items)
+        };
+        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
+            act.busy = false;
+            match res {
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    act.pump(ctx);
+                }
+                Ok(items) => {
+                    act.loaded().items = items;
+                    let (turn_id, stream) = act.new_turn(ctx);
+                    let _ = reply.send(Ok(stream));
+                    act.begin_pipeline(turn_id, ctx);
+                }
+            }
+        }));
+    }
+
+    /// `stream_options`, then the agent.
+    pub(super) fn begin_pipeline(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
+        let allow_cancel = self.deps.allow_cancel;
+        self.forward(
+            turn_id,
+            ThreadStreamEvent::StreamOptions {
+                stream_options: StreamOptions { allow_cancel },
+            },
+            ctx,
+        );
+        let Some(turn) = self
+            .turn
+            .as_ref()
+            .filter(|t| t.id == turn_id && !t.cancelling)
+        else {
+            return;
+        };
+        let _entered = turn.span.clone().entered();
+        let loaded = self.loaded();
+        let params = AgentParams {
+            turn: turn_id,
+            thread: loaded.meta.clone(),
+            history: loaded.items.iter().map(|(_, i)| i.clone()).collect(),
+            model: self.deps.model.clone(),
+            outputs: ctx.address().recipient(),
+            finished: ctx.address().recipient(),
+        };
+        let agent = AgentActor::new(params).start();
+        if let Some(turn) = self.turn.as_mut() {
+            turn.agent = Some(agent);
+        }
+        debug!("agent started");
+    }
+
+    /// Sends an event to the turn's client. A closed or full channel
+    /// cancels the turn: the client left, or stopped reading and would
+    /// otherwise get a stream with a gap.
+    pub(super) fn forward(
+        &mut self,
+        turn_id: TurnId,
+        event: ThreadStreamEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(turn) = self.turn.as_mut().filter(|t| t.id == turn_id) else {
+            return;
+        };
+        let Some(tx) = &turn.events else { return };
+        match tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => self.client_gone(turn_id, ctx),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(parent: &turn.span, "client is not reading its stream; cancelling the turn");
+                self.client_gone(turn_id, ctx);
+            }
+        }
+    }
+
+    /// Ends the turn without any further event (its start failed).
+    pub(super) fn end_turn_silently(&mut self, ctx: &mut Context<Self>) {
+        if let Some(turn) = self.turn.take() {
+            if let Some(h) = turn.watcher {
+                ctx.cancel_future(h);
+            }
+            if let Some(agent) = turn.agent {
+                agent.do_send(StopAgent);
+            }
+        }
+    }
+
+    pub(super) fn client_gone(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
+        if self.turn.as_ref().is_some_and(|t| t.id == turn_id) {
+            self.cancel_turn(ctx);
+        }
+    }
+
+    /// Cancels the running turn (§10.6): stop the agent, keep non-empty
+    /// pending assistant messages, add the hidden note.
+    pub(super) fn cancel_turn(&mut self, ctx: &mut Context<Self>) {
+        let Some(turn) = self.turn.as_mut() else {
+            return;
+        };
+        if turn.cancelling {
+            return;
+        }
+        turn.cancelling = true;
+        turn.events = None;
+        if let Some(h) = turn.watcher.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(agent) = turn.agent.take() {
+            agent.do_send(StopAgent);
+        }
+        info!(parent: &turn.span, "client cancelled the turn");
+        let pending: Vec<(i64, ThreadItem)> = std::mem::take(&mut turn.pending)
+            .into_values()
+            .filter(|p| is_non_empty_assistant_message(&p.item))
+            .map(|p| (p.seq, p.item))
+            .collect();
+        let span = turn.span.clone();
+        let loaded = self.loaded();
+        let note_seq = loaded.next_seq;
+        loaded.next_seq += 1;
+        let note = ThreadItem {
+            id: ItemId::generate(IdKind::SdkHiddenContext),
+            thread_id: self.key.thread.clone(),
+            created_at: Timestamp::now(),
+            kind: ItemKind::SdkHiddenContext(SdkHiddenContextItem {
+                content: CANCELLED_NOTE.to_owned(),
+            }),
+        };
+        let mut keep = pending;
+        keep.push((note_seq, note));
+        let user = self.key.user.0.clone();
+        let ops = keep
+            .iter()
+            .map(|(seq, item)| WriteOp::UpsertItem {
+                user_id: user.clone(),
+                item: rows::item_row(item, *seq),
+            })
+            .collect();
+        let writer = self.deps.store.writer.clone();
+        ctx.spawn(async move { writer.write(ops).await }.instrument(span).into_actor(self).map(move |res, act, ctx| {
+            match res {
+                Ok(()) => {
+                    for (seq, item) in keep {
+                        act.cache_put(seq, item);
+                    }
+                }
+                Err(e) => warn!(parent: &act.span, error = %e, "storing the cancelled turn failed"),
+            }
+            act.turn = None;
+            for w in act.cancel_waiters.drain(..) {
+                let _ = w.send(());
+            }
+            act.pump(ctx);
+        }));
+    }
+
+    /// A store failure mid-turn: tell the client, keep what can be kept.
+    pub(super) fn fail_turn(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
+        self.forward(
+            turn_id,
+            ThreadStreamEvent::Error(ErrorEvent::stream_error()),
+            ctx,
+        );
+        self.finish_turn(turn_id, ctx);
+    }
+
+    /// Ends a turn normally: the final thread-change check (§10.4), then
+    /// stop the agent, drop the client's channel (which ends its stream),
+    /// and run the next command.
+    pub(super) fn finish_turn(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
+        if !self
+            .turn
+            .as_ref()
+            .is_some_and(|t| t.id == turn_id && !t.cancelling)
+        {
+            return;
+        }
+        self.report_thread_change_then(turn_id, ctx, move |act, ctx| {
+            let Some(turn) = act
+                .turn
+                .as_ref()
+                .filter(|t| t.id == turn_id && !t.cancelling)
+            else {
+                return;
+            };
+            debug!(parent: &turn.span, "turn finished");
+            act.end_turn_silently(ctx);
+            act.pump(ctx);
+        });
+    }
+}
+
+impl Handler<ClientGone> for ThreadActor {
+    type Result = ();
+
+    fn handle(&mut self, ClientGone(turn): ClientGone, ctx: &mut Self::Context) {
+        self.client_gone(turn, ctx);
+    }
+}
+
+/// Whether a pending item is an assistant message with some text: the
+/// only pending items kept when a turn is cancelled (§10.6) or fails.
+pub(super) fn is_non_empty_assistant_message(item: &ThreadItem) -> bool {
+    match &item.kind {
+        ItemKind::AssistantMessage(m) => m.content.iter().any(|c| !c.text.trim().is_empty()),
+        _ => false,
+    }
+}
