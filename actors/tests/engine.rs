@@ -156,3 +156,58 @@ async fn a_second_message_waits_for_the_running_turn() {
     );
     engine.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_client_that_stops_reading_is_cut_off_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.model = ModelConfig::echo(Duration::ZERO);
+    config.event_buffer = 16;
+    let engine = Engine::start(config).unwrap();
+    let words: Vec<String> = (0..60).map(|i| format!("w{i}")).collect();
+    let s = stream(&engine, "u", create(&words.join(" "))).await;
+    // Nobody reads: the model is not held back; the turn is cancelled once
+    // the buffer is full, and the note is stored.
+    let db = dir.path().join("db.sqlite3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let notes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM items WHERE item_type = 'sdk_hidden_context'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        if notes == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled turn was not cancelled"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What was buffered is delivered, in order, and then the stream ends:
+    // a prefix of the turn, never a stream with a hole in it.
+    let events = collect(s).await;
+    assert_eq!(events.len(), 16);
+    let types: Vec<_> = events.iter().map(ThreadStreamEvent::type_name).collect();
+    assert_eq!(
+        types[..4],
+        [
+            "thread.created",
+            "thread.item.done",
+            "stream_options",
+            "thread.item.added"
+        ]
+    );
+    assert!(types[4..].iter().all(|t| *t == "thread.item.updated"));
+    let mut text = String::new();
+    for e in &events[5..] {
+        let v = serde_json::to_value(e).unwrap();
+        text.push_str(v["update"]["delta"].as_str().unwrap());
+    }
+    assert!(format!("You said: \"{}\"", words.join(" ")).starts_with(&text));
+    engine.shutdown().await;
+}
