@@ -6,12 +6,18 @@
 //! `text/event-stream`, never compressed. Errors known before the stream
 //! starts are a 4xx/5xx with `{"error":{"code":...,"message":...}}`.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chatkit_actors::protocol::ChatKitRequest;
 use chatkit_actors::{Engine, EngineError, EngineResponse, RequestContext};
 use futures_util::StreamExt;
 use serde_json::json;
+use tracing::Span;
+use tracing::field::Empty;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use crate::settings::Settings;
 use crate::sse::SseBody;
@@ -107,10 +113,13 @@ async fn handle(
             .to_owned(),
         None => settings.default_user.clone(),
     };
-    tracing::Span::current().record("user_id", user.as_str());
+    let span = tracing::Span::current();
+    span.record("user_id", user.as_str());
     let body = read_body(req, payload, settings.body_limit).await?;
+    let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
+    span.record("request_type", request.request.type_name());
     let ctx = RequestContext::new(user);
-    match state.engine.process(&body, &ctx).await? {
+    match state.engine.handle(request.request, &ctx).await? {
         EngineResponse::Json(bytes) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(bytes)),
@@ -154,4 +163,21 @@ async fn read_body(
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The request span: tracing-actix-web's fields plus the ChatKit user and
+/// request type, filled in once known.
+pub struct ChatKitRootSpan;
+
+impl RootSpanBuilder for ChatKitRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(request, user_id = Empty, request_type = Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -30,7 +30,7 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<http::ChatKitRootSpan>::new())
             .app_data(state.clone())
             .service(web::resource(path).route(web::post().to(http::chatkit)))
             .route("/healthz", web::get().to(http::healthz))

@@ -214,27 +214,26 @@ impl Engine {
                 .map(EngineResponse::Stream),
             Request::ThreadsAddUserMessage(p) => {
                 let (message, attachments) = self.user_message(user, p.input).await?;
-                let (reply, rx) = oneshot::channel();
-                let command = Command::UserMessage {
-                    message,
-                    attachments,
-                    reply,
-                };
-                self.route(user, p.thread_id, command).await;
-                stream_reply(rx).await
+                let key = ThreadKey::new(user, p.thread_id);
+                let stream = self
+                    .ask(key, Initial::Load, |reply| Command::UserMessage {
+                        message,
+                        attachments,
+                        reply,
+                    })
+                    .await?;
+                Ok(EngineResponse::Stream(stream))
             }
             Request::ThreadsRetryAfterItem(p) => {
-                let (reply, rx) = oneshot::channel();
-                self.route(
-                    user,
-                    p.thread_id,
-                    Command::Retry {
-                        item_id: p.item_id,
+                let key = ThreadKey::new(user, p.thread_id);
+                let item_id = p.item_id;
+                let stream = self
+                    .ask(key, Initial::Load, |reply| Command::Retry {
+                        item_id,
                         reply,
-                    },
-                )
-                .await;
-                stream_reply(rx).await
+                    })
+                    .await?;
+                Ok(EngineResponse::Stream(stream))
             }
             Request::ThreadsGetById(p) => {
                 let meta = self.load_thread(user, &p.thread_id).await?;
@@ -289,23 +288,18 @@ impl Engine {
                 )
             }
             Request::ThreadsUpdate(p) => {
-                let (reply, rx) = oneshot::channel();
-                self.route(
-                    user,
-                    p.thread_id,
-                    Command::Rename {
-                        title: p.title,
-                        reply,
-                    },
+                let key = ThreadKey::new(user, p.thread_id);
+                let title = p.title;
+                json(
+                    &self
+                        .ask(key, Initial::Load, |reply| Command::Rename { title, reply })
+                        .await?,
                 )
-                .await;
-                json(&rx.await.map_err(|_| EngineError::ShuttingDown)??)
             }
             Request::ThreadsDelete(p) => {
-                let (reply, rx) = oneshot::channel();
-                self.route(user, p.thread_id, Command::Delete { reply })
-                    .await;
-                rx.await.map_err(|_| EngineError::ShuttingDown)??;
+                let key = ThreadKey::new(user, p.thread_id);
+                self.ask(key, Initial::Load, |reply| Command::Delete { reply })
+                    .await?;
                 json(&EmptyResponse {})
             }
             Request::ItemsFeedback(ItemsFeedbackParams {
@@ -318,10 +312,7 @@ impl Engine {
                     user_id: user.0.clone(),
                     thread_id: thread_id.0.clone(),
                     item_ids: item_ids.into_iter().map(|i| i.0).collect(),
-                    kind: serde_json::to_value(kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    kind: kind.as_str().to_owned(),
                     created_at: Timestamp::now().to_string(),
                 };
                 self.inner.store.writer.write(vec![op]).await?;
@@ -339,26 +330,24 @@ impl Engine {
         self.inner.store.writer.shutdown().await;
     }
 
-    async fn route(&self, user: &UserId, thread: ThreadId, command: Command) {
-        self.route_with(
-            ThreadKey {
-                user: user.clone(),
-                thread,
-            },
-            Initial::Load,
-            command,
-        )
-        .await
-    }
-
-    async fn route_with(&self, key: ThreadKey, initial: Initial, command: Command) {
-        // `do_send` keeps commands in order; a stopped registry means the
-        // system is going down, and the dropped reply says so.
+    /// Routes a command to its thread's actor and waits for the reply.
+    /// Commands reach the actor in the order they were routed (`do_send`
+    /// through the registry); a dropped reply means the system is going
+    /// down.
+    async fn ask<T>(
+        &self,
+        key: ThreadKey,
+        initial: Initial,
+        command: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Command,
+    ) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        let command = command(reply);
         self.inner.registry.do_send(Route {
             key,
             initial,
             command,
         });
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
     async fn create_thread(
@@ -375,22 +364,13 @@ impl Engine {
             allowed_image_domains: None,
             metadata: Default::default(),
         };
-        let key = ThreadKey {
-            user: user.clone(),
-            thread: meta.id.clone(),
-        };
-        let (reply, rx) = oneshot::channel();
-        self.route_with(
-            key,
-            Initial::New(meta),
-            Command::Create {
-                message,
-                attachments,
-                reply,
-            },
-        )
-        .await;
-        rx.await.map_err(|_| EngineError::ShuttingDown)?
+        let key = ThreadKey::new(user, meta.id.clone());
+        self.ask(key, Initial::New(meta), |reply| Command::Create {
+            message,
+            attachments,
+            reply,
+        })
+        .await
     }
 
     /// Builds a user message from its input, checking that every
@@ -460,14 +440,6 @@ impl Engine {
             after,
         })
     }
-}
-
-async fn stream_reply(
-    rx: oneshot::Receiver<Result<EventStream, EngineError>>,
-) -> Result<EngineResponse, EngineError> {
-    rx.await
-        .map_err(|_| EngineError::ShuttingDown)?
-        .map(EngineResponse::Stream)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<EngineResponse, EngineError> {

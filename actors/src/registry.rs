@@ -40,6 +40,16 @@ pub struct ThreadKey {
     pub thread: ThreadId,
 }
 
+impl ThreadKey {
+    /// The key of `thread` as seen by `user`.
+    pub fn new(user: &UserId, thread: ThreadId) -> Self {
+        Self {
+            user: user.clone(),
+            thread,
+        }
+    }
+}
+
 struct Entry {
     addr: Addr<ThreadActor>,
     routed: u64,

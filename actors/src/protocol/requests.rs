@@ -366,6 +366,16 @@ pub enum FeedbackKind {
     Negative,
 }
 
+impl FeedbackKind {
+    /// The wire (and stored) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Positive => "positive",
+            FeedbackKind::Negative => "negative",
+        }
+    }
+}
+
 /// Params of `threads.create` (§9.1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThreadsCreateParams {
