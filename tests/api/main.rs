@@ -5,7 +5,9 @@
 mod bad_input;
 mod cancellation;
 mod concurrency;
+mod conformance;
 mod helpers;
 mod pagination;
 mod persistence;
+mod process;
 mod requests;
