@@ -35,6 +35,7 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
             .service(web::resource(path).route(web::post().to(http::chatkit)))
             .route("/healthz", web::get().to(http::healthz))
     })
+    .on_connect(disable_nagle)
     .listen(listener)?
     .shutdown_timeout(shutdown_timeout);
     if let Some(n) = workers {
@@ -44,4 +45,15 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         server = server.disable_signals();
     }
     Ok(server.run())
+}
+
+/// Sets `TCP_NODELAY` on every accepted connection. SSE writes many small
+/// frames; with Nagle's algorithm each one after the first waits for the
+/// client's (delayed) ACK, which adds ~40 ms to a turn.
+fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
 }
