@@ -79,3 +79,38 @@ impl MessageBody for SseBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chatkit_actors::ids::ItemId;
+    use chatkit_actors::protocol::{ThreadItemUpdate, ThreadStreamEvent};
+    use proptest::prelude::*;
+
+    use super::frame;
+
+    fn delta(text: String) -> ThreadStreamEvent {
+        ThreadStreamEvent::ThreadItemUpdated {
+            item_id: ItemId::from("msg_1"),
+            update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
+                content_index: 0,
+                delta: text,
+            },
+        }
+    }
+
+    proptest! {
+        /// Any text (CR, LF, U+2028, multibyte, control characters) makes
+        /// exactly one `data:` line that an SSE parser reads back intact.
+        #[test]
+        fn a_frame_is_one_data_line_that_reads_back(text in "(?s)\\PC*|[\r\n\u{2028}\u{2029}\u{0}-\u{1f}é😀]*") {
+            let event = delta(text);
+            let bytes = frame(&event);
+            let s = std::str::from_utf8(&bytes).unwrap();
+            prop_assert!(s.starts_with("data: ") && s.ends_with("\n\n"));
+            let line = &s["data: ".len()..s.len() - 2];
+            prop_assert!(!line.contains('\n') && !line.contains('\r'));
+            let back: ThreadStreamEvent = serde_json::from_str(line).unwrap();
+            prop_assert_eq!(back, event);
+        }
+    }
+}

@@ -150,6 +150,23 @@ async fn threads_list_is_newest_first_with_empty_item_pages() {
 }
 
 #[actix_web::test]
+async fn items_list_pages_newest_first_by_default() {
+    let app = spawn_app().await;
+    let (thread, _) = app.create_thread("one").await;
+    app.send(&thread, "two").await;
+    let page = app
+        .post(&json!({"type": "items.list", "params": {"thread_id": thread, "limit": 3}}))
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.content_type, "application/json");
+    let page = page.json();
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["after"], page["data"][2]["id"]);
+    assert_eq!(page["data"][0]["content"][0]["text"], "You said: \"two\"");
+    assert_json_snapshot!(redact(&page));
+}
+
+#[actix_web::test]
 async fn threads_update_renames_without_events() {
     let app = spawn_app().await;
     let (thread, _) = app.create_thread("x").await;
