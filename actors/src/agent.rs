@@ -180,6 +180,9 @@ async fn run(params: AgentParams) -> Result<Result<(), ModelError>, Halt> {
             }
             Ok(Ok(()))
         }
+        ModelConfig::Responses(_) | ModelConfig::Chat(_) => Ok(Err(ModelError::Failed(
+            "real model providers are not wired into the agent yet".to_owned(),
+        ))),
     }
 }
 

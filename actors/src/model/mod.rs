@@ -1,19 +1,35 @@
 //! Model providers: what writes the assistant's answer.
 //!
-//! Only the offline `echo` model exists so far; it needs no key and no
-//! network, so the whole pipeline can be tried and tested as it is.
+//! - `echo`: the built-in offline model (no key, no network).
+//! - `responses`: the OpenAI Responses API (`POST {base}/responses`).
+//! - `chat`: Chat Completions (`POST {base}/chat/completions`), which
+//!   LiteLLM, Gemini's compatible endpoint, Ollama and vLLM speak.
+//!
+//! Both real providers stream; their events are normalised to
+//! [`ResponsesEvent`] and turned into ChatKit events by one converter.
+//! MODEL_STREAMING.md is the specification.
 
 pub mod echo;
+pub mod events;
 
 use std::time::Duration;
 
 pub use echo::EchoConfig;
+pub use events::ResponsesEvent;
+use serde_json::Value;
+
+/// The OpenAI API root, used when no base URL is configured.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Which model answers, and how to reach it.
 #[derive(Clone, Debug)]
 pub enum ModelConfig {
     /// The built-in offline model: quotes the user's last message back.
     Echo(EchoConfig),
+    /// The Responses API.
+    Responses(ProviderSettings),
+    /// Chat Completions.
+    Chat(ProviderSettings),
 }
 
 impl Default for ModelConfig {
@@ -28,14 +44,117 @@ impl ModelConfig {
         ModelConfig::Echo(EchoConfig { delay })
     }
 
-    /// A short human name for logs and the start-up banner.
+    /// A short human description for logs and the start-up banner. Never
+    /// contains the API key.
     pub fn describe(&self) -> String {
         match self {
             ModelConfig::Echo(c) => {
                 format!("echo (offline, {} ms between deltas)", c.delay.as_millis())
             }
+            ModelConfig::Responses(s) => format!("responses: {} at {}", s.model, s.base_url),
+            ModelConfig::Chat(s) => format!("chat completions: {} at {}", s.model, s.base_url),
         }
     }
+
+    /// Whether this is the offline model.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, ModelConfig::Echo(_))
+    }
+}
+
+/// How to call a real provider.
+#[derive(Clone)]
+pub struct ProviderSettings {
+    /// API root including the version path (`https://api.openai.com/v1`);
+    /// requests go to `{base_url}/responses` or `{base_url}/chat/completions`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …`; never logged.
+    pub api_key: Option<String>,
+    /// The model name (`gpt-4.1-mini`, `gemini-2.5-flash`, `llama3.2`, …).
+    pub model: String,
+    /// The system prompt.
+    pub instructions: Option<String>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    pub top_p: Option<f64>,
+    /// Cap on output tokens per model call.
+    pub max_output_tokens: Option<u32>,
+    /// Extra request body fields merged into every request (e.g.
+    /// `{"reasoning":{"effort":"low","summary":"auto"}}`, `{"store":false}`).
+    pub extra_body: serde_json::Map<String, Value>,
+    /// Extra HTTP headers for gateways (name, value).
+    pub extra_headers: Vec<(String, String)>,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+    /// Longest silence allowed while reading a response (reset by every
+    /// read); there is no total timeout, so long answers are not cut.
+    pub read_timeout: Duration,
+    /// Retries before the first event reached the client (§7).
+    pub max_retries: u32,
+    /// Largest single SSE event accepted, in bytes.
+    pub max_event_bytes: usize,
+    /// Budget of the history sent to the model, in estimated tokens.
+    pub history_budget_tokens: usize,
+    /// Most model calls in one turn (the agent loop's limit).
+    pub max_model_calls: usize,
+}
+
+impl std::fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("temperature", &self.temperature)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderSettings {
+    /// Defaults for `model` at the OpenAI API.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            model: model.into(),
+            instructions: None,
+            temperature: None,
+            top_p: None,
+            max_output_tokens: None,
+            extra_body: serde_json::Map::new(),
+            extra_headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(120),
+            max_retries: 2,
+            max_event_bytes: 4 * 1024 * 1024,
+            history_budget_tokens: 100_000,
+            max_model_calls: 10,
+        }
+    }
+
+    /// `{base_url}/{path}`, with one trailing `/` of the base trimmed.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.base_url.strip_suffix('/').unwrap_or(&self.base_url),
+            path
+        )
+    }
+}
+
+/// A function tool offered to the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionTool {
+    /// The function name.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+    /// Strict schema adherence (`"strict": true`).
+    pub strict: bool,
 }
 
 /// The model failed to produce (all of) an answer.
@@ -44,4 +163,11 @@ pub enum ModelError {
     /// The provider answered with an error or broke off.
     #[error("model request failed: {0}")]
     Failed(String),
+}
+
+impl ModelError {
+    /// Whether the client should offer a retry (§7.3).
+    pub fn allow_retry(&self) -> bool {
+        true
+    }
 }
