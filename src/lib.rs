@@ -5,6 +5,7 @@
 //! Everything below HTTP lives in the `chatkit-actors` crate.
 #![forbid(unsafe_code)]
 
+pub mod fake_model;
 pub mod http;
 pub mod settings;
 pub mod sse;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use chatkit_actors::model::ModelConfig;
+use chatkit_actors::model::{DEFAULT_BASE_URL, ModelConfig, ProviderSettings};
 use chatkit_actors::{Engine, EngineConfig};
 use chatkit_server::telemetry::{self, LogFormat};
 use chatkit_server::{Settings, run};
@@ -23,9 +23,68 @@ struct Cli {
     /// SQLite database file (created if missing).
     #[arg(long, env = "CHATKIT_DB", default_value = "chatkit.sqlite3")]
     db: PathBuf,
-    /// The model: `echo` is the built-in offline model.
-    #[arg(long, env = "CHATKIT_MODEL", default_value = "echo")]
-    model: String,
+    /// Which model answers: `responses` (OpenAI Responses API), `chat`
+    /// (Chat Completions: LiteLLM, Gemini, Ollama, vLLM, …) or `echo` (the
+    /// built-in offline model). Default: `responses` when OPENAI_API_KEY is
+    /// set, `echo` otherwise.
+    #[arg(long, env = "CHATKIT_MODEL", value_enum)]
+    model: Option<ModelKind>,
+    /// The provider's API root, including the version path.
+    #[arg(long, visible_alias = "model-base-url", env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL)]
+    base_url: String,
+    /// The provider's API key (environment only, so it stays out of the
+    /// process list).
+    #[arg(skip)]
+    api_key: Option<String>,
+    /// The model name sent to the provider.
+    #[arg(long, env = "CHATKIT_MODEL_NAME", default_value = "gpt-4.1-mini")]
+    model_name: String,
+    /// The system prompt.
+    #[arg(long, env = "CHATKIT_INSTRUCTIONS")]
+    instructions: Option<String>,
+    /// Sampling temperature.
+    #[arg(long, env = "CHATKIT_TEMPERATURE")]
+    temperature: Option<f64>,
+    /// Nucleus sampling (top_p).
+    #[arg(long, env = "CHATKIT_TOP_P")]
+    top_p: Option<f64>,
+    /// Cap on output tokens per model call.
+    #[arg(long, env = "CHATKIT_MAX_OUTPUT_TOKENS")]
+    max_output_tokens: Option<u32>,
+    /// Extra JSON fields for every model request, e.g.
+    /// '{"reasoning":{"effort":"low","summary":"auto"}}'.
+    #[arg(long, env = "CHATKIT_MODEL_EXTRA_BODY")]
+    model_extra_body: Option<String>,
+    /// Extra HTTP header for the provider, `Name: value` (repeatable; in the
+    /// environment, separate headers with newlines).
+    #[arg(
+        long = "model-header",
+        env = "CHATKIT_MODEL_HEADERS",
+        value_delimiter = '\n'
+    )]
+    model_headers: Vec<String>,
+    /// Seconds allowed to connect to the provider.
+    #[arg(long, env = "CHATKIT_MODEL_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    model_connect_timeout_secs: u64,
+    /// Longest silence while reading a model stream, in seconds (no total
+    /// timeout: long answers are never cut).
+    #[arg(long, env = "CHATKIT_MODEL_READ_TIMEOUT_SECS", default_value_t = 120)]
+    model_read_timeout_secs: u64,
+    /// Retries of a failed model request before anything was streamed.
+    #[arg(long, env = "CHATKIT_MODEL_MAX_RETRIES", default_value_t = 2)]
+    model_max_retries: u32,
+    /// History sent to the model, in estimated tokens (newest items first).
+    #[arg(long, env = "CHATKIT_HISTORY_BUDGET_TOKENS", default_value_t = 100_000)]
+    history_budget_tokens: usize,
+    /// Most model calls in one turn (tool calls loop back to the model).
+    #[arg(long, env = "CHATKIT_MAX_MODEL_CALLS", default_value_t = 10)]
+    max_model_calls: usize,
+    /// Give untitled threads a title after their first answer.
+    #[arg(long, env = "CHATKIT_TITLES", default_value_t = true, action = clap::ArgAction::Set)]
+    titles: bool,
+    /// Port to listen on (overrides the port of --bind).
+    #[arg(long, env = "CHATKIT_PORT")]
+    port: Option<u16>,
     /// Pause of the echo model before each delta, in milliseconds.
     #[arg(long, env = "CHATKIT_ECHO_DELAY_MS", default_value_t = 30)]
     echo_delay_ms: u64,
@@ -53,29 +112,95 @@ struct Cli {
     log_format: LogFormat,
 }
 
+/// The model providers `--model` can choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ModelKind {
+    /// The OpenAI Responses API.
+    Responses,
+    /// Chat Completions.
+    Chat,
+    /// The built-in offline model.
+    Echo,
+}
+
+impl Cli {
+    fn model_config(&self) -> anyhow::Result<ModelConfig> {
+        let kind = self.model.unwrap_or(if self.api_key.is_some() {
+            ModelKind::Responses
+        } else {
+            ModelKind::Echo
+        });
+        if kind == ModelKind::Echo {
+            return Ok(ModelConfig::echo(Duration::from_millis(self.echo_delay_ms)));
+        }
+        let mut s = ProviderSettings::new(&self.model_name);
+        s.base_url = self.base_url.clone();
+        s.api_key = self.api_key.clone();
+        s.instructions = self.instructions.clone();
+        s.temperature = self.temperature;
+        s.top_p = self.top_p;
+        s.max_output_tokens = self.max_output_tokens;
+        if let Some(extra) = &self.model_extra_body {
+            s.extra_body =
+                serde_json::from_str(extra).context("--model-extra-body must be a JSON object")?;
+        }
+        for header in self.model_headers.iter().filter(|h| !h.trim().is_empty()) {
+            let (name, value) = header
+                .split_once(':')
+                .with_context(|| format!("--model-header {header:?} is not `Name: value`"))?;
+            s.extra_headers
+                .push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        s.connect_timeout = Duration::from_secs(self.model_connect_timeout_secs);
+        s.read_timeout = Duration::from_secs(self.model_read_timeout_secs);
+        s.max_retries = self.model_max_retries;
+        s.history_budget_tokens = self.history_budget_tokens;
+        s.max_model_calls = self.max_model_calls.max(1);
+        Ok(match kind {
+            ModelKind::Responses => ModelConfig::Responses(s),
+            _ => ModelConfig::Chat(s),
+        })
+    }
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.api_key = std::env::var("OPENAI_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    if let Some(port) = cli.port {
+        let host = cli
+            .bind
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h)
+            .to_owned();
+        cli.bind = format!("{host}:{port}");
+    }
     telemetry::init(cli.log_format);
 
-    let model = match cli.model.as_str() {
-        "echo" => ModelConfig::echo(Duration::from_millis(cli.echo_delay_ms)),
-        other => anyhow::bail!(
-            "unknown model {other:?}: this build knows only `echo` (the offline model)"
-        ),
-    };
-    if matches!(model, ModelConfig::Echo(_)) {
+    let model = cli.model_config()?;
+    if let ModelConfig::Responses(s) | ModelConfig::Chat(s) = &model
+        && s.api_key.is_none()
+    {
+        warn!(
+            "OPENAI_API_KEY is not set: requests to {} carry no Authorization header",
+            s.base_url
+        );
+    }
+    if model.is_offline() {
         warn!(
             "OFFLINE MODEL: answers come from the built-in `echo` model, which quotes the user's message back. No language model is used."
         );
     }
     let mut engine_config = EngineConfig::new(&cli.db);
     engine_config.model = model;
+    engine_config.titles = cli.titles;
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
     let settings = Settings {
-        chatkit_path: cli.path,
-        user_header: cli.user_header,
-        default_user: cli.default_user,
+        chatkit_path: cli.path.clone(),
+        user_header: cli.user_header.clone(),
+        default_user: cli.default_user.clone(),
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
         ..Settings::default()

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::EngineError;
 use crate::ids::{ThreadId, UserId};
 use crate::model::ModelConfig;
+use crate::model::http::ModelHttp;
 use crate::protocol::{
     ChatKitRequest, EmptyResponse, ItemsFeedbackParams, ItemsListParams, Order, Page, Request,
     ThreadItem, ThreadMetadata, ThreadsListParams, UserMessageInput, UserMessageItem,
@@ -29,6 +30,7 @@ use crate::rows;
 use crate::store::{self, Store, StoreConfig, StoreError, WriteOp};
 use crate::thread::{Command, Initial};
 use crate::time::Timestamp;
+use crate::tools::Tools;
 
 /// How long an idle thread actor stays in memory. Long enough that a user
 /// typing their next message finds the thread warm, short enough that a
@@ -65,6 +67,11 @@ pub struct EngineConfig {
     pub event_buffer: usize,
     /// Sent in every `stream_options` (shows the client's stop button).
     pub allow_cancel: bool,
+    /// Function tools offered to real models.
+    pub tools: Tools,
+    /// Give untitled threads a title after their first answer (a short
+    /// background model call; derived from the first message with `echo`).
+    pub titles: bool,
 }
 
 impl EngineConfig {
@@ -77,6 +84,8 @@ impl EngineConfig {
             max_cached_items: DEFAULT_MAX_CACHED_ITEMS,
             event_buffer: DEFAULT_EVENT_BUFFER,
             allow_cancel: true,
+            tools: Tools::new(),
+            titles: true,
         }
     }
 }
@@ -101,6 +110,10 @@ impl RequestContext {
 pub(crate) struct ThreadDeps {
     pub(crate) store: Store,
     pub(crate) model: ModelConfig,
+    /// The provider's HTTP client, shared so connections are pooled.
+    pub(crate) http: Option<ModelHttp>,
+    pub(crate) tools: Tools,
+    pub(crate) titles: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_cached_items: usize,
     pub(crate) event_buffer: usize,
@@ -157,9 +170,20 @@ impl Engine {
     /// a running actix system (`#[actix_web::main]`, `actix::System`).
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
         let store = Store::open(StoreConfig::new(config.db_path.clone()))?;
+        let http = match &config.model {
+            ModelConfig::Responses(s) | ModelConfig::Chat(s) => {
+                Some(ModelHttp::new(s).map_err(|e| {
+                    EngineError::Internal(format!("building the model client: {e}"))
+                })?)
+            }
+            ModelConfig::Echo(_) => None,
+        };
         let deps = Arc::new(ThreadDeps {
             store: store.clone(),
             model: config.model.clone(),
+            http,
+            tools: config.tools.clone(),
+            titles: config.titles,
             idle_timeout: config.thread_idle_timeout,
             max_cached_items: config.max_cached_items.max(1),
             event_buffer: config.event_buffer.max(16),
@@ -230,6 +254,17 @@ impl Engine {
                 let stream = self
                     .ask(key, Initial::Load, |reply| Command::Retry {
                         item_id,
+                        reply,
+                    })
+                    .await?;
+                Ok(EngineResponse::Stream(stream))
+            }
+            Request::ThreadsAddClientToolOutput(p) => {
+                let key = ThreadKey::new(user, p.thread_id);
+                let result = p.result;
+                let stream = self
+                    .ask(key, Initial::Load, |reply| Command::ClientToolOutput {
+                        result,
                         reply,
                     })
                     .await?;

@@ -22,6 +22,10 @@ pub enum EngineError {
     /// (unknown and foreign look the same).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The item is not in a state that allows this request (e.g. no pending
+    /// client tool call).
+    #[error("{0}")]
+    Conflict(String),
     /// A request type this server does not implement yet.
     #[error("request type `{0}` is not supported by this server yet")]
     Unsupported(&'static str),
@@ -50,6 +54,7 @@ impl EngineError {
         match self {
             EngineError::BadRequest { .. } | EngineError::Unsupported(_) => 400,
             EngineError::NotFound(_) => 404,
+            EngineError::Conflict(_) => 409,
             EngineError::ShuttingDown => 503,
             EngineError::Store(_) | EngineError::Internal(_) => 500,
         }
@@ -60,6 +65,7 @@ impl EngineError {
         match self {
             EngineError::BadRequest { code, .. } => code,
             EngineError::NotFound(_) => "not_found",
+            EngineError::Conflict(_) => "conflict",
             EngineError::Unsupported(_) => "unsupported_request_type",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::Store(_) => "storage_error",

@@ -26,6 +26,7 @@ pub mod rows;
 pub mod store;
 pub mod thread;
 pub mod time;
+pub mod tools;
 
 pub use engine::{Engine, EngineConfig, EngineResponse, EventStream, RequestContext};
 pub use error::EngineError;

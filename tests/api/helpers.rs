@@ -24,6 +24,12 @@ pub struct TestApp {
 /// How to start a test server.
 #[derive(Clone)]
 pub struct AppOptions {
+    /// A real provider instead of the echo model.
+    pub model: Option<ModelConfig>,
+    /// Tools offered to a real provider.
+    pub tools: chatkit_actors::tools::Tools,
+    /// Title new threads with a background model call.
+    pub titles: bool,
     pub echo_delay: Duration,
     pub body_limit: usize,
     pub keep_alive: Duration,
@@ -33,6 +39,9 @@ pub struct AppOptions {
 impl Default for AppOptions {
     fn default() -> Self {
         Self {
+            model: None,
+            tools: chatkit_actors::tools::Tools::new(),
+            titles: true,
             echo_delay: Duration::ZERO,
             body_limit: 1024 * 1024,
             keep_alive: Duration::from_secs(15),
@@ -65,7 +74,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
     init_logs();
     let mut config = EngineConfig::new(&db_path);
-    config.model = ModelConfig::echo(options.echo_delay);
+    config.model = options
+        .model
+        .clone()
+        .unwrap_or_else(|| ModelConfig::echo(options.echo_delay));
+    config.tools = options.tools.clone();
+    config.titles = options.titles;
     config.thread_idle_timeout = options.idle_timeout;
     let engine = Engine::start(config).expect("engine starts");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");

@@ -238,7 +238,6 @@ async fn not_yet_supported_types_are_refused_by_name() {
     let app = spawn_app().await;
     let (thread, _) = app.create_thread("x").await;
     let bodies = [
-        json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread, "result": null}}),
         json!({"type": "threads.add_structured_input", "params": {"thread_id": thread, "item_id": "msg_1", "input": {}}}),
         json!({"type": "threads.custom_action", "params": {"thread_id": thread, "action": {"type": "go"}}}),
         json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread, "action": {"type": "go"}}}),

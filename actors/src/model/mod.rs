@@ -9,12 +9,20 @@
 //! [`ResponsesEvent`] and turned into ChatKit events by one converter.
 //! MODEL_STREAMING.md is the specification.
 
+pub mod chat;
+pub mod convert;
 pub mod echo;
+pub mod error;
 pub mod events;
+pub mod http;
+pub mod input;
+pub mod responses;
+pub mod title;
 
 use std::time::Duration;
 
 pub use echo::EchoConfig;
+pub use error::ModelError;
 pub use events::ResponsesEvent;
 use serde_json::Value;
 
@@ -155,19 +163,4 @@ pub struct FunctionTool {
     pub parameters: Value,
     /// Strict schema adherence (`"strict": true`).
     pub strict: bool,
-}
-
-/// The model failed to produce (all of) an answer.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ModelError {
-    /// The provider answered with an error or broke off.
-    #[error("model request failed: {0}")]
-    Failed(String),
-}
-
-impl ModelError {
-    /// Whether the client should offer a retry (§7.3).
-    pub fn allow_retry(&self) -> bool {
-        true
-    }
 }

@@ -46,6 +46,13 @@ pub enum Command {
         /// Where the event stream goes once later items are deleted.
         reply: oneshot::Sender<Result<EventStream, EngineError>>,
     },
+    /// `threads.add_client_tool_output`.
+    ClientToolOutput {
+        /// The client's result (may be null).
+        result: serde_json::Value,
+        /// Where the event stream goes once the call is completed.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
     /// `threads.update`.
     Rename {
         /// The new title.
@@ -67,7 +74,8 @@ impl Command {
         match self {
             Command::Create { reply, .. }
             | Command::UserMessage { reply, .. }
-            | Command::Retry { reply, .. } => drop(reply.send(Err(error))),
+            | Command::Retry { reply, .. }
+            | Command::ClientToolOutput { reply, .. } => drop(reply.send(Err(error))),
             Command::Rename { reply, .. } => drop(reply.send(Err(error))),
             Command::Delete { reply } => drop(reply.send(Err(error))),
         }

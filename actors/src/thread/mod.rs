@@ -31,6 +31,7 @@
 
 mod command;
 mod relay;
+mod title;
 mod turn;
 
 use std::collections::VecDeque;
@@ -234,6 +235,9 @@ impl ThreadActor {
                 reply,
             } => self.start_message_turn(message, attachments, false, reply, ctx),
             Command::Retry { item_id, reply } => self.start_retry_turn(item_id, reply, ctx),
+            Command::ClientToolOutput { result, reply } => {
+                self.start_tool_output_turn(result, reply, ctx)
+            }
             Command::Rename { title, reply } => {
                 let loaded = self.loaded();
                 loaded.meta.title = Some(title);

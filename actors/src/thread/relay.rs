@@ -245,6 +245,11 @@ impl Handler<AgentFinished> for ThreadActor {
                     .collect();
                 let writer = self.deps.store.writer.clone();
                 let turn_id = msg.turn;
+                let error_event = ErrorEvent {
+                    code: ErrorEvent::STREAM_ERROR.to_owned(),
+                    message: e.user_message(),
+                    allow_retry: e.allow_retry(),
+                };
                 ctx.wait(
                     async move {
                         if ops.is_empty() {
@@ -265,13 +270,10 @@ impl Handler<AgentFinished> for ThreadActor {
                                 );
                             }
                         }
-                        // The detail was logged above; clients get the
-                        // reference's generic, retryable error.
-                        act.forward(
-                            turn_id,
-                            ThreadStreamEvent::Error(ErrorEvent::stream_error()),
-                            ctx,
-                        );
+                        // The detail was logged above; clients get a
+                        // short safe message (or none) and whether a retry
+                        // makes sense (MODEL_STREAMING.md §7.3).
+                        act.forward(turn_id, ThreadStreamEvent::Error(error_event), ctx);
                         act.finish_turn(turn_id, ctx);
                     }),
                 );

@@ -18,8 +18,8 @@ use crate::engine::EventStream;
 use crate::error::EngineError;
 use crate::ids::{IdKind, ItemId};
 use crate::protocol::{
-    Attachment, ErrorEvent, ItemKind, Page, SdkHiddenContextItem, StreamOptions, ThreadItem,
-    ThreadMetadata, ThreadStreamEvent, UserMessageItem,
+    Attachment, ClientToolCallStatus, ErrorEvent, ItemKind, Page, SdkHiddenContextItem,
+    StreamOptions, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageItem,
 };
 use crate::rows;
 use crate::store::{StoreError, WriteOp};
@@ -144,8 +144,11 @@ impl ThreadActor {
                     if let Some(thread) = thread_created {
                         act.forward(turn_id, ThreadStreamEvent::ThreadCreated { thread }, ctx);
                     }
+                    let first_text =
+                        crate::model::echo::last_user_text(std::slice::from_ref(&item));
                     act.forward(turn_id, ThreadStreamEvent::ThreadItemDone { item }, ctx);
                     act.begin_pipeline(turn_id, ctx);
+                    act.maybe_start_title(first_text, ctx);
                 }),
         );
     }
@@ -206,6 +209,81 @@ impl ThreadActor {
         }));
     }
 
+    /// `threads.add_client_tool_output` (PROTOCOL.md §9.3): the newest item
+    /// (hidden ones included) must be a pending client tool call. It is
+    /// completed with the result (no event), other pending calls among the
+    /// newest 20 items are deleted, and the model is asked to go on.
+    pub(super) fn start_tool_output_turn(
+        &mut self,
+        result: serde_json::Value,
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let user_id = self.key.user.0.clone();
+        let thread_id = self.key.thread.0.clone();
+        let loaded = self.loaded_ref();
+        let pending = loaded
+            .items
+            .back()
+            .and_then(|(seq, item)| match &item.kind {
+                ItemKind::ClientToolCall(c) if c.status == ClientToolCallStatus::Pending => {
+                    Some((*seq, item.clone()))
+                }
+                _ => None,
+            });
+        let Some((seq, mut call)) = pending else {
+            let _ = reply.send(Err(EngineError::Conflict(
+                "the thread has no pending client tool call to answer".to_owned(),
+            )));
+            return;
+        };
+        if let ItemKind::ClientToolCall(c) = &mut call.kind {
+            c.status = ClientToolCallStatus::Completed;
+            c.output = (!result.is_null()).then_some(result);
+        }
+        let stale: Vec<ItemId> = loaded
+            .items
+            .iter()
+            .rev()
+            .take(20)
+            .filter(|(_, i)| {
+                i.id != call.id
+                    && matches!(&i.kind, ItemKind::ClientToolCall(c) if c.status == ClientToolCallStatus::Pending)
+            })
+            .map(|(_, i)| i.id.clone())
+            .collect();
+        if !stale.is_empty() {
+            warn!(parent: &self.span, count = stale.len(), "deleting client tool calls that never got an output");
+        }
+        let mut ops = vec![WriteOp::UpsertItem {
+            user_id: user_id.clone(),
+            item: rows::item_row(&call, seq),
+        }];
+        ops.extend(stale.iter().map(|id| WriteOp::DeleteItem {
+            user_id: user_id.clone(),
+            thread_id: thread_id.clone(),
+            item_id: id.0.clone(),
+        }));
+        let (turn_id, stream) = self.new_turn(ctx);
+        let writer = self.deps.store.writer.clone();
+        ctx.wait(async move { writer.write(ops).await }.into_actor(self).map(
+            move |res, act, ctx| {
+                if let Err(e) = res {
+                    act.end_turn_silently(ctx);
+                    let _ = reply.send(Err(e.into()));
+                    act.pump(ctx);
+                    return;
+                }
+                for id in &stale {
+                    act.cache_remove(id);
+                }
+                act.cache_put(seq, call);
+                let _ = reply.send(Ok(stream));
+                act.begin_pipeline(turn_id, ctx);
+            },
+        ));
+    }
+
     /// `stream_options`, then the agent.
     pub(super) fn begin_pipeline(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
         let allow_cancel = self.deps.allow_cancel;
@@ -230,6 +308,10 @@ impl ThreadActor {
             thread: loaded.meta.clone(),
             history: loaded.items.iter().map(|(_, i)| i.clone()).collect(),
             model: self.deps.model.clone(),
+            http: self.deps.http.clone(),
+            tools: self.deps.tools.clone(),
+            user: self.key.user.clone(),
+            titles: self.deps.titles,
             outputs: ctx.address().recipient(),
             finished: ctx.address().recipient(),
         };

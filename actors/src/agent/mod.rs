@@ -16,13 +16,14 @@
 
 use actix::prelude::*;
 
-use crate::ids::{IdKind, ItemId, ThreadId};
-use crate::model::{ModelConfig, ModelError, echo};
-use crate::protocol::{
-    AssistantMessageContent, AssistantMessageItem, ItemKind, ThreadItem, ThreadItemUpdate,
-    ThreadMetadata, ThreadStreamEvent,
-};
-use crate::time::Timestamp;
+mod echo;
+mod provider;
+
+use crate::ids::UserId;
+use crate::model::http::ModelHttp;
+use crate::model::{ModelConfig, ModelError};
+use crate::protocol::{ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use crate::tools::Tools;
 
 /// Identifies one turn of one thread; stale messages from an earlier turn
 /// are recognised by it and dropped.
@@ -80,6 +81,16 @@ pub struct AgentParams {
     pub history: Vec<ThreadItem>,
     /// The model to ask.
     pub model: ModelConfig,
+    /// The HTTP client of a real provider (shared by every agent, so
+    /// connections are pooled); `None` for the offline model.
+    pub http: Option<ModelHttp>,
+    /// The tools offered to the model.
+    pub tools: Tools,
+    /// The user the turn runs for (tool handlers get it).
+    pub user: UserId,
+    /// Whether untitled threads get a title (the echo model derives it
+    /// from the first message; real models get a background call).
+    pub titles: bool,
     /// Where outputs go (the ThreadActor).
     pub outputs: Recipient<AgentEmitted>,
     /// Where the end of the answer is reported (the ThreadActor).
@@ -101,7 +112,7 @@ impl AgentActor {
 }
 
 /// Why an answer stopped early.
-enum Halt {
+pub(crate) enum Halt {
     /// The turn went away: stop quietly.
     TurnGone,
 }
@@ -136,13 +147,13 @@ impl Handler<StopAgent> for AgentActor {
 }
 
 /// Sends outputs of one turn to its ThreadActor.
-struct Emitter {
+pub(crate) struct Emitter {
     turn: TurnId,
     outputs: Recipient<AgentEmitted>,
 }
 
 impl Emitter {
-    async fn emit(&self, output: AgentOutput) -> Result<(), Halt> {
+    pub(crate) async fn emit(&self, output: AgentOutput) -> Result<(), Halt> {
         match self
             .outputs
             .send(AgentEmitted {
@@ -156,7 +167,7 @@ impl Emitter {
         }
     }
 
-    async fn event(&self, event: ThreadStreamEvent) -> Result<(), Halt> {
+    pub(crate) async fn event(&self, event: ThreadStreamEvent) -> Result<(), Halt> {
         self.emit(AgentOutput::Event(event)).await
     }
 }
@@ -165,81 +176,15 @@ impl Emitter {
 async fn run(params: AgentParams) -> Result<Result<(), ModelError>, Halt> {
     let emitter = Emitter {
         turn: params.turn,
-        outputs: params.outputs,
+        outputs: params.outputs.clone(),
     };
     match &params.model {
-        ModelConfig::Echo(config) => {
-            let user_text = echo::last_user_text(&params.history);
-            let text = echo::answer(&user_text);
-            let deltas = echo::deltas(&text);
-            stream_text(&emitter, &params.thread.id, deltas, config.delay).await?;
-            if params.thread.title.is_none()
-                && let Some(title) = echo::title_for(&user_text)
-            {
-                emitter.emit(AgentOutput::SetTitle(title)).await?;
-            }
-            Ok(Ok(()))
+        ModelConfig::Echo(config) => echo::run(&emitter, &params, config).await,
+        ModelConfig::Responses(settings) => {
+            provider::run(&emitter, &params, settings, provider::Api::Responses).await
         }
-        ModelConfig::Responses(_) | ModelConfig::Chat(_) => Ok(Err(ModelError::Failed(
-            "real model providers are not wired into the agent yet".to_owned(),
-        ))),
-    }
-}
-
-/// Streams one assistant message as the reference does: added, part added,
-/// one text delta per chunk, part done, done.
-async fn stream_text(
-    emitter: &Emitter,
-    thread_id: &ThreadId,
-    chunks: Vec<String>,
-    delay: std::time::Duration,
-) -> Result<(), Halt> {
-    let id = ItemId::generate(IdKind::Message);
-    let created_at = Timestamp::now();
-    let item = |content: Vec<AssistantMessageContent>| ThreadItem {
-        id: id.clone(),
-        thread_id: thread_id.clone(),
-        created_at,
-        kind: ItemKind::AssistantMessage(AssistantMessageItem { content }),
-    };
-    emitter
-        .event(ThreadStreamEvent::ThreadItemAdded { item: item(vec![]) })
-        .await?;
-    let update = |update| ThreadStreamEvent::ThreadItemUpdated {
-        item_id: id.clone(),
-        update,
-    };
-    emitter
-        .event(update(ThreadItemUpdate::AssistantMessageContentPartAdded {
-            content_index: 0,
-            content: AssistantMessageContent::text(""),
-        }))
-        .await?;
-    let mut text = String::new();
-    for chunk in chunks {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        ModelConfig::Chat(settings) => {
+            provider::run(&emitter, &params, settings, provider::Api::Chat).await
         }
-        text.push_str(&chunk);
-        emitter
-            .event(update(
-                ThreadItemUpdate::AssistantMessageContentPartTextDelta {
-                    content_index: 0,
-                    delta: chunk,
-                },
-            ))
-            .await?;
     }
-    let part = AssistantMessageContent::text(text);
-    emitter
-        .event(update(ThreadItemUpdate::AssistantMessageContentPartDone {
-            content_index: 0,
-            content: part.clone(),
-        }))
-        .await?;
-    emitter
-        .event(ThreadStreamEvent::ThreadItemDone {
-            item: item(vec![part]),
-        })
-        .await
 }
