@@ -37,9 +37,15 @@ use crate::tools::Tools;
 /// server with many one-off conversations does not hold them all.
 pub const DEFAULT_THREAD_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How many of a thread's newest items its actor keeps in memory. Bounds
-/// memory per thread; older items stay in SQLite.
-pub const DEFAULT_MAX_CACHED_ITEMS: usize = 500;
+/// How many of a thread's newest items its actor keeps in memory, at most.
+/// Older items stay in SQLite. With a real model the cache is also bounded
+/// by the model's history budget (in estimated tokens), which is usually
+/// the tighter bound; this one caps threads of many tiny items.
+pub const DEFAULT_MAX_CACHED_ITEMS: usize = 5000;
+
+/// Estimated tokens cached per thread with the offline model (which reads
+/// only the last user message).
+pub const ECHO_MAX_CACHED_TOKENS: usize = 100_000;
 
 /// Events buffered per client before it is considered not reading. An
 /// answer of a few thousand deltas fits; a client that stalls longer is
@@ -116,6 +122,9 @@ pub(crate) struct ThreadDeps {
     pub(crate) titles: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_cached_items: usize,
+    /// The cache's bound in estimated tokens: the history budget plus a
+    /// margin (stored items estimate a little larger than their input).
+    pub(crate) max_cached_tokens: usize,
     pub(crate) event_buffer: usize,
     pub(crate) allow_cancel: bool,
 }
@@ -186,6 +195,12 @@ impl Engine {
             titles: config.titles,
             idle_timeout: config.thread_idle_timeout,
             max_cached_items: config.max_cached_items.max(1),
+            max_cached_tokens: match &config.model {
+                ModelConfig::Responses(s) | ModelConfig::Chat(s) => {
+                    s.history_budget_tokens.saturating_mul(2).max(1024)
+                }
+                ModelConfig::Echo(_) => ECHO_MAX_CACHED_TOKENS,
+            },
             event_buffer: config.event_buffer.max(16),
             allow_cancel: config.allow_cancel,
         });

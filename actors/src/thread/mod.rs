@@ -29,6 +29,7 @@
 //! cancellation and end), `relay.rs` (the agent's outputs: persist, then
 //! forward, then report thread changes).
 
+mod cache;
 mod command;
 mod relay;
 mod title;
@@ -42,6 +43,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, info, warn};
 
+use cache::HistoryCache;
 pub use command::{CancelTurn, Command, Deliver, Initial, Retire};
 use turn::Turn;
 
@@ -67,8 +69,8 @@ pub const CANCELLED_NOTE: &str =
 /// The loaded thread.
 struct Loaded {
     meta: ThreadMetadata,
-    /// Newest items, oldest first, with their sequence numbers.
-    items: VecDeque<(i64, ThreadItem)>,
+    /// Newest items, oldest first, bounded in items and tokens.
+    items: HistoryCache,
     /// Next sequence number to hand out.
     next_seq: i64,
     /// Whether the thread exists in the store yet (`threads.create` stores
@@ -142,6 +144,7 @@ impl ThreadActor {
         let user = self.key.user.0.clone();
         let thread = self.key.thread.0.clone();
         let limit = self.deps.max_cached_items;
+        let max_tokens = self.deps.max_cached_tokens;
         let fut = async move {
             let Some(row) = reads.load_thread(&user, &thread).await? else {
                 return Ok(None);
@@ -152,7 +155,8 @@ impl ThreadActor {
             let items = recent
                 .iter()
                 .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
-                .collect::<Result<VecDeque<_>, crate::store::StoreError>>()?;
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            let items = HistoryCache::with_items(limit, max_tokens, items);
             Ok::<_, crate::store::StoreError>(Some(Loaded {
                 meta,
                 items,
@@ -280,21 +284,11 @@ impl ThreadActor {
     }
 
     fn cache_put(&mut self, seq: i64, item: ThreadItem) {
-        let max = self.deps.max_cached_items;
-        let items = &mut self.loaded().items;
-        if let Some(pos) = items.iter().position(|(_, i)| i.id == item.id) {
-            items[pos].1 = item;
-        } else {
-            let at = items.partition_point(|(s, _)| *s < seq);
-            items.insert(at, (seq, item));
-        }
-        while items.len() > max {
-            items.pop_front();
-        }
+        self.loaded().items.put(seq, item);
     }
 
     fn cache_remove(&mut self, id: &ItemId) {
-        self.loaded().items.retain(|(_, i)| &i.id != id);
+        self.loaded().items.remove(id);
     }
 }
 
@@ -308,7 +302,10 @@ impl Actor for ThreadActor {
             Some(Initial::New(meta)) => {
                 self.state = State::Ready(Box::new(Loaded {
                     meta,
-                    items: VecDeque::new(),
+                    items: HistoryCache::new(
+                        self.deps.max_cached_items,
+                        self.deps.max_cached_tokens,
+                    ),
                     next_seq: 1,
                     stored: false,
                 }));

@@ -5,13 +5,12 @@
 //! them), reports thread changes as `thread.updated`, and cancels the turn
 //! when the client leaves (§10.6).
 
-use std::collections::VecDeque;
-
 use actix::prelude::*;
 use indexmap::IndexMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
+use super::cache::HistoryCache;
 use super::{CANCELLED_NOTE, State, ThreadActor};
 use crate::agent::{AgentActor, AgentParams, StopAgent, TurnId};
 use crate::engine::EventStream;
@@ -164,6 +163,7 @@ impl ThreadActor {
         let user = self.key.user.0.clone();
         let thread = self.key.thread.0.clone();
         let limit = self.deps.max_cached_items;
+        let max_tokens = self.deps.max_cached_tokens;
         self.busy = true;
         let fut = async move {
             let Some(row) = reads.load_item(&user, &thread, item_id.as_str()).await? else {
@@ -189,8 +189,8 @@ impl ThreadActor {
             let items = recent
                 .iter()
                 .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
-                .collect::<Result<VecDeque<_>, StoreError>>()?;
-            Ok(items)
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(HistoryCache::with_items(limit, max_tokens, items))
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
             act.busy = false;
@@ -224,10 +224,10 @@ impl ThreadActor {
         let loaded = self.loaded_ref();
         let pending = loaded
             .items
-            .back()
+            .newest()
             .and_then(|(seq, item)| match &item.kind {
                 ItemKind::ClientToolCall(c) if c.status == ClientToolCallStatus::Pending => {
-                    Some((*seq, item.clone()))
+                    Some((seq, item.clone()))
                 }
                 _ => None,
             });
