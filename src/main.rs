@@ -82,6 +82,9 @@ struct Cli {
     /// Give untitled threads a title after their first answer.
     #[arg(long, env = "CHATKIT_TITLES", default_value_t = true, action = clap::ArgAction::Set)]
     titles: bool,
+    /// The model that writes titles (e.g. a cheaper one); default: --model-name.
+    #[arg(long, env = "CHATKIT_TITLE_MODEL")]
+    title_model: Option<String>,
     /// Port to listen on (overrides the port of --bind).
     #[arg(long, env = "CHATKIT_PORT")]
     port: Option<u16>,
@@ -196,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
     let mut engine_config = EngineConfig::new(&cli.db);
     engine_config.model = model;
     engine_config.titles = cli.titles;
+    engine_config.title_model = cli.title_model.clone();
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
     let settings = Settings {
         chatkit_path: cli.path.clone(),

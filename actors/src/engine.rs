@@ -78,6 +78,9 @@ pub struct EngineConfig {
     /// Give untitled threads a title after their first answer (a short
     /// background model call; derived from the first message with `echo`).
     pub titles: bool,
+    /// The model that writes titles (a cheaper one, say); `None`: the
+    /// answering model.
+    pub title_model: Option<String>,
 }
 
 impl EngineConfig {
@@ -92,6 +95,7 @@ impl EngineConfig {
             allow_cancel: true,
             tools: Tools::new(),
             titles: true,
+            title_model: None,
         }
     }
 }
@@ -120,6 +124,7 @@ pub(crate) struct ThreadDeps {
     pub(crate) http: Option<ModelHttp>,
     pub(crate) tools: Tools,
     pub(crate) titles: bool,
+    pub(crate) title_model: Option<String>,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_cached_items: usize,
     /// The cache's bound in estimated tokens: the history budget plus a
@@ -193,6 +198,7 @@ impl Engine {
             http,
             tools: config.tools.clone(),
             titles: config.titles,
+            title_model: config.title_model.clone(),
             idle_timeout: config.thread_idle_timeout,
             max_cached_items: config.max_cached_items.max(1),
             max_cached_tokens: match &config.model {

@@ -2,7 +2,8 @@
 //!
 //! After the first user message of an untitled thread, the ThreadActor
 //! asks the model for a title in the background (cheap settings: no tools,
-//! a few output tokens, no history beyond that message). It never delays
+//! a few output tokens, no history beyond that message, and optionally a
+//! smaller model: `EngineConfig::title_model`). It never delays
 //! the answer; when it arrives while the answer still streams, the client
 //! sees it as `thread.updated`, otherwise on its next read.
 
@@ -24,6 +25,7 @@ pub const MAX_TITLE_CHARS: usize = 80;
 pub async fn generate(
     http: &ModelHttp,
     model: &ModelConfig,
+    title_model: Option<&str>,
     first_message: &str,
 ) -> Result<Option<String>, ModelError> {
     let (settings, is_chat) = match model {
@@ -32,6 +34,9 @@ pub async fn generate(
         ModelConfig::Echo(_) => return Ok(super::echo::title_for(first_message)),
     };
     let mut settings = settings.clone();
+    if let Some(name) = title_model {
+        settings.model = name.to_owned();
+    }
     settings.instructions = Some(TITLE_INSTRUCTIONS.to_owned());
     settings.max_output_tokens = Some(32);
     settings.temperature = None;

@@ -38,8 +38,9 @@ impl ThreadActor {
             return;
         };
         let model = self.deps.model.clone();
+        let title_model = self.deps.title_model.clone();
         ctx.spawn(
-            async move { title::generate(&http, &model, &first_text).await }
+            async move { title::generate(&http, &model, title_model.as_deref(), &first_text).await }
                 .into_actor(self)
                 .map(|res, act, ctx| match res {
                     Ok(Some(title)) => act.apply_title(title, ctx),
