@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::responses::{FAKE_ID, merge_extra_body};
+use super::body::{self, BodyParts};
+use super::responses::FAKE_ID;
 use super::{FunctionTool, ModelError, ProviderSettings, ResponsesEvent};
 
 /// The body of one streamed model call (§2.1).
@@ -30,31 +31,14 @@ pub fn request_body(
     tools: &[FunctionTool],
     model_override: Option<&str>,
 ) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "model".into(),
-        model_override.unwrap_or(&settings.model).into(),
-    );
-    body.insert(
-        "messages".into(),
-        to_messages(settings.instructions.as_deref(), input).into(),
-    );
-    if !tools.is_empty() {
-        body.insert("tools".into(), tools.iter().map(tool).collect());
-    }
-    body.insert("stream".into(), true.into());
-    body.insert("stream_options".into(), json!({"include_usage": true}));
-    if let Some(temperature) = settings.temperature {
-        body.insert("temperature".into(), temperature.into());
-    }
-    if let Some(top_p) = settings.top_p {
-        body.insert("top_p".into(), top_p.into());
-    }
-    if let Some(max) = settings.max_output_tokens {
-        body.insert("max_tokens".into(), max.into());
-    }
-    merge_extra_body(&mut body, &settings.extra_body);
-    Value::Object(body)
+    let messages = to_messages(settings.instructions.as_deref(), input);
+    let parts = BodyParts {
+        conversation: vec![("messages", messages.into())],
+        tools: tools.iter().map(tool).collect(),
+        stream_fields: vec![("stream_options", json!({"include_usage": true}))],
+        max_tokens_key: "max_tokens",
+    };
+    body::request_body(settings, model_override, parts)
 }
 
 /// Converts the conversation into Chat Completions messages (§2.1, §5.4).

@@ -9,6 +9,7 @@
 //! [`ResponsesEvent`] and turned into ChatKit events by one converter.
 //! MODEL_STREAMING.md is the specification.
 
+mod body;
 pub mod chat;
 pub mod convert;
 pub mod echo;

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::body::{self, BodyParts};
 use super::{FunctionTool, ModelError, ProviderSettings, ResponsesEvent};
 
 /// The placeholder item id of the Agents SDK's Chat Completions converter
@@ -24,33 +25,17 @@ pub fn request_body(
     tools: &[FunctionTool],
     model_override: Option<&str>,
 ) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "model".into(),
-        model_override.unwrap_or(&settings.model).into(),
-    );
-    body.insert(
-        "input".into(),
-        input.iter().map(without_placeholder_id).collect(),
-    );
+    let mut conversation = vec![("input", input.iter().map(without_placeholder_id).collect())];
     if let Some(instructions) = &settings.instructions {
-        body.insert("instructions".into(), instructions.as_str().into());
+        conversation.push(("instructions", instructions.as_str().into()));
     }
-    if !tools.is_empty() {
-        body.insert("tools".into(), tools.iter().map(tool).collect());
-    }
-    body.insert("stream".into(), true.into());
-    if let Some(temperature) = settings.temperature {
-        body.insert("temperature".into(), temperature.into());
-    }
-    if let Some(top_p) = settings.top_p {
-        body.insert("top_p".into(), top_p.into());
-    }
-    if let Some(max) = settings.max_output_tokens {
-        body.insert("max_output_tokens".into(), max.into());
-    }
-    merge_extra_body(&mut body, &settings.extra_body);
-    Value::Object(body)
+    let parts = BodyParts {
+        conversation,
+        tools: tools.iter().map(tool).collect(),
+        stream_fields: Vec::new(),
+        max_tokens_key: "max_output_tokens",
+    };
+    body::request_body(settings, model_override, parts)
 }
 
 /// Parses one SSE data payload of a Responses stream (§1.3–1.4). Unknown
