@@ -23,9 +23,11 @@ use crate::model::ModelConfig;
 use crate::model::http::ModelHttp;
 use crate::protocol::{
     ChatKitRequest, EmptyResponse, ItemsFeedbackParams, ItemsListParams, Order, Page, Request,
-    ThreadItem, ThreadMetadata, ThreadsListParams, UserMessageInput, UserMessageItem,
+    SyncCustomActionResponse, ThreadItem, ThreadMetadata, ThreadsListParams, UserMessageInput,
+    UserMessageItem,
 };
 use crate::registry::{CountThreads, Registry, Route, ShutdownThreads, ThreadKey};
+use crate::responder::{AgentResponder, Responder};
 use crate::rows;
 use crate::store::{self, Store, StoreConfig, StoreError, WriteOp};
 use crate::thread::{Command, Initial};
@@ -59,7 +61,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 100;
 
 /// Everything the engine needs to start.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// The SQLite database file (created if missing).
     pub db_path: PathBuf,
@@ -75,6 +77,9 @@ pub struct EngineConfig {
     pub allow_cancel: bool,
     /// Function tools offered to real models.
     pub tools: Tools,
+    /// The application's responder; default: the model agent
+    /// ([`AgentResponder`](crate::responder::AgentResponder)).
+    pub responder: Arc<dyn Responder>,
     /// Give untitled threads a title after their first answer (a short
     /// background model call; derived from the first message with `echo`).
     pub titles: bool,
@@ -94,17 +99,22 @@ impl EngineConfig {
             event_buffer: DEFAULT_EVENT_BUFFER,
             allow_cancel: true,
             tools: Tools::new(),
+            responder: Arc::new(AgentResponder),
             titles: true,
             title_model: None,
         }
     }
 }
 
-/// Who a request acts for. Every store query is scoped by `user_id`.
-#[derive(Clone, Debug)]
+/// Who a request acts for, and what the application wants its responder
+/// to know about it. Every store query is scoped by `user_id`.
+#[derive(Clone, Debug, Default)]
 pub struct RequestContext {
     /// The user.
     pub user_id: UserId,
+    /// Application data passed from the HTTP layer (or the embedding app)
+    /// to the responder, e.g. a locale or a tenant header.
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 impl RequestContext {
@@ -112,7 +122,14 @@ impl RequestContext {
     pub fn new(user_id: impl Into<String>) -> Self {
         Self {
             user_id: UserId(user_id.into()),
+            data: Default::default(),
         }
+    }
+
+    /// Adds an entry to [`RequestContext::data`].
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
     }
 }
 
@@ -123,6 +140,7 @@ pub(crate) struct ThreadDeps {
     /// The provider's HTTP client, shared so connections are pooled.
     pub(crate) http: Option<ModelHttp>,
     pub(crate) tools: Tools,
+    pub(crate) responder: Arc<dyn Responder>,
     pub(crate) titles: bool,
     pub(crate) title_model: Option<String>,
     pub(crate) idle_timeout: Duration,
@@ -197,6 +215,7 @@ impl Engine {
             model: config.model.clone(),
             http,
             tools: config.tools.clone(),
+            responder: config.responder.clone(),
             titles: config.titles,
             title_model: config.title_model.clone(),
             idle_timeout: config.thread_idle_timeout,
@@ -254,14 +273,14 @@ impl Engine {
         let user = &ctx.user_id;
         match request {
             Request::ThreadsCreate(p) => self
-                .create_thread(user, p.input)
+                .create_thread(ctx, user, p.input)
                 .await
                 .map(EngineResponse::Stream),
             Request::ThreadsAddUserMessage(p) => {
                 let (message, attachments) = self.user_message(user, p.input).await?;
                 let key = ThreadKey::new(user, p.thread_id);
                 let stream = self
-                    .ask(key, Initial::Load, |reply| Command::UserMessage {
+                    .ask(ctx, key, Initial::Load, |reply| Command::UserMessage {
                         message,
                         attachments,
                         reply,
@@ -273,7 +292,7 @@ impl Engine {
                 let key = ThreadKey::new(user, p.thread_id);
                 let item_id = p.item_id;
                 let stream = self
-                    .ask(key, Initial::Load, |reply| Command::Retry {
+                    .ask(ctx, key, Initial::Load, |reply| Command::Retry {
                         item_id,
                         reply,
                     })
@@ -284,8 +303,46 @@ impl Engine {
                 let key = ThreadKey::new(user, p.thread_id);
                 let result = p.result;
                 let stream = self
-                    .ask(key, Initial::Load, |reply| Command::ClientToolOutput {
+                    .ask(ctx, key, Initial::Load, |reply| Command::ClientToolOutput {
                         result,
+                        reply,
+                    })
+                    .await?;
+                Ok(EngineResponse::Stream(stream))
+            }
+            Request::ThreadsCustomAction(p) => {
+                let item_id = p.sender_id().cloned();
+                let key = ThreadKey::new(user, p.thread_id);
+                let action = p.action;
+                let stream = self
+                    .ask(ctx, key, Initial::Load, |reply| Command::CustomAction {
+                        item_id,
+                        action,
+                        reply,
+                    })
+                    .await?;
+                Ok(EngineResponse::Stream(stream))
+            }
+            Request::ThreadsSyncCustomAction(p) => {
+                let item_id = p.sender_id().cloned();
+                let key = ThreadKey::new(user, p.thread_id);
+                let action = p.action;
+                let updated_item = self
+                    .ask(ctx, key, Initial::Load, |reply| Command::SyncAction {
+                        item_id,
+                        action,
+                        reply,
+                    })
+                    .await?;
+                json(&SyncCustomActionResponse { updated_item })
+            }
+            Request::ThreadsAddStructuredInput(p) => {
+                let key = ThreadKey::new(user, p.thread_id);
+                let (item_id, input) = (p.item_id, p.input);
+                let stream = self
+                    .ask(ctx, key, Initial::Load, |reply| Command::StructuredInput {
+                        item_id,
+                        input,
                         reply,
                     })
                     .await?;
@@ -348,13 +405,16 @@ impl Engine {
                 let title = p.title;
                 json(
                     &self
-                        .ask(key, Initial::Load, |reply| Command::Rename { title, reply })
+                        .ask(ctx, key, Initial::Load, |reply| Command::Rename {
+                            title,
+                            reply,
+                        })
                         .await?,
                 )
             }
             Request::ThreadsDelete(p) => {
                 let key = ThreadKey::new(user, p.thread_id);
-                self.ask(key, Initial::Load, |reply| Command::Delete { reply })
+                self.ask(ctx, key, Initial::Load, |reply| Command::Delete { reply })
                     .await?;
                 json(&EmptyResponse {})
             }
@@ -392,6 +452,7 @@ impl Engine {
     /// down.
     async fn ask<T>(
         &self,
+        request: &RequestContext,
         key: ThreadKey,
         initial: Initial,
         command: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Command,
@@ -402,12 +463,14 @@ impl Engine {
             key,
             initial,
             command,
+            request: request.clone(),
         });
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
     async fn create_thread(
         &self,
+        ctx: &RequestContext,
         user: &UserId,
         input: UserMessageInput,
     ) -> Result<crate::engine::EventStream, EngineError> {
@@ -421,7 +484,7 @@ impl Engine {
             metadata: Default::default(),
         };
         let key = ThreadKey::new(user, meta.id.clone());
-        self.ask(key, Initial::New(meta), |reply| Command::Create {
+        self.ask(ctx, key, Initial::New(meta), |reply| Command::Create {
             message,
             attachments,
             reply,

@@ -26,6 +26,9 @@ pub enum EngineError {
     /// client tool call).
     #[error("{0}")]
     Conflict(String),
+    /// The responder does not implement the hook this request needs.
+    #[error("this server does not implement {0}")]
+    NotImplemented(&'static str),
     /// A request type this server does not implement yet.
     #[error("request type `{0}` is not supported by this server yet")]
     Unsupported(&'static str),
@@ -55,6 +58,7 @@ impl EngineError {
             EngineError::BadRequest { .. } | EngineError::Unsupported(_) => 400,
             EngineError::NotFound(_) => 404,
             EngineError::Conflict(_) => 409,
+            EngineError::NotImplemented(_) => 501,
             EngineError::ShuttingDown => 503,
             EngineError::Store(_) | EngineError::Internal(_) => 500,
         }
@@ -67,6 +71,7 @@ impl EngineError {
             EngineError::NotFound(_) => "not_found",
             EngineError::Conflict(_) => "conflict",
             EngineError::Unsupported(_) => "unsupported_request_type",
+            EngineError::NotImplemented(_) => "not_implemented",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::Store(_) => "storage_error",
             EngineError::Internal(_) => "internal_error",

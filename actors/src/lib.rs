@@ -16,17 +16,20 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod model;
 pub mod protocol;
 pub mod registry;
+pub mod responder;
 pub mod rows;
 pub mod store;
 pub mod thread;
 pub mod time;
 pub mod tools;
 
+pub use embed::EngineHandle;
 pub use engine::{Engine, EngineConfig, EngineResponse, EventStream, RequestContext};
 pub use error::EngineError;

@@ -87,6 +87,8 @@ pub struct Route {
     pub initial: Initial,
     /// What to do.
     pub command: Command,
+    /// Who asked.
+    pub request: crate::engine::RequestContext,
 }
 
 impl Handler<Route> for Registry {
@@ -106,7 +108,10 @@ impl Handler<Route> for Registry {
                 routed: 0,
             });
         entry.routed += 1;
-        entry.addr.do_send(Deliver(msg.command));
+        entry.addr.do_send(Deliver {
+            command: msg.command,
+            request: msg.request,
+        });
     }
 }
 

@@ -30,6 +30,8 @@ pub struct AppOptions {
     pub tools: chatkit_actors::tools::Tools,
     /// Title new threads with a background model call.
     pub titles: bool,
+    /// The application's responder (default: the model agent).
+    pub responder: Option<std::sync::Arc<dyn chatkit_actors::responder::Responder>>,
     pub echo_delay: Duration,
     pub body_limit: usize,
     pub keep_alive: Duration,
@@ -42,6 +44,7 @@ impl Default for AppOptions {
             model: None,
             tools: chatkit_actors::tools::Tools::new(),
             titles: true,
+            responder: None,
             echo_delay: Duration::ZERO,
             body_limit: 1024 * 1024,
             keep_alive: Duration::from_secs(15),
@@ -80,6 +83,9 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
         .unwrap_or_else(|| ModelConfig::echo(options.echo_delay));
     config.tools = options.tools.clone();
     config.titles = options.titles;
+    if let Some(responder) = &options.responder {
+        config.responder = responder.clone();
+    }
     config.thread_idle_timeout = options.idle_timeout;
     let engine = Engine::start(config).expect("engine starts");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");

@@ -2,6 +2,7 @@
 //! a temporary directory. One binary (modules below), so actix, reqwest and
 //! SQLite are linked once.
 
+mod actions;
 mod bad_input;
 mod cancellation;
 mod concurrency;

@@ -236,11 +236,7 @@ async fn items_feedback_is_stored() {
 #[actix_web::test]
 async fn not_yet_supported_types_are_refused_by_name() {
     let app = spawn_app().await;
-    let (thread, _) = app.create_thread("x").await;
     let bodies = [
-        json!({"type": "threads.add_structured_input", "params": {"thread_id": thread, "item_id": "msg_1", "input": {}}}),
-        json!({"type": "threads.custom_action", "params": {"thread_id": thread, "action": {"type": "go"}}}),
-        json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread, "action": {"type": "go"}}}),
         json!({"type": "attachments.create", "params": {"name": "a.pdf", "size": 1, "mime_type": "application/pdf"}}),
         json!({"type": "attachments.delete", "params": {"attachment_id": "atc_1"}}),
         json!({"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"}}),

@@ -19,10 +19,14 @@ use actix::prelude::*;
 mod echo;
 mod provider;
 
+use std::sync::Arc;
+
+use crate::engine::RequestContext;
 use crate::ids::UserId;
+use crate::model::ModelConfig;
 use crate::model::http::ModelHttp;
-use crate::model::{ModelConfig, ModelError};
-use crate::protocol::{ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use crate::protocol::{Action, ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use crate::responder::{Responder, ResponderError, TurnContext};
 use crate::tools::Tools;
 
 /// Identifies one turn of one thread; stale messages from an earlier turn
@@ -62,8 +66,9 @@ pub struct TurnGone;
 pub struct AgentFinished {
     /// The turn it belongs to.
     pub turn: TurnId,
-    /// `Err` when the model failed; what was emitted before stays.
-    pub result: Result<(), ModelError>,
+    /// `Err` when the responder (or the model) failed; what was emitted
+    /// before stays.
+    pub result: Result<(), ResponderError>,
 }
 
 /// Stop answering now; the model request is dropped with the actor.
@@ -91,10 +96,26 @@ pub struct AgentParams {
     /// Whether untitled threads get a title (the echo model derives it
     /// from the first message; real models get a background call).
     pub titles: bool,
+    /// The application's responder.
+    pub responder: Arc<dyn Responder>,
+    /// What the turn asks of it.
+    pub job: TurnJob,
+    /// The request that started the turn (user, app data).
+    pub request: RequestContext,
     /// Where outputs go (the ThreadActor).
     pub outputs: Recipient<AgentEmitted>,
     /// Where the end of the answer is reported (the ThreadActor).
     pub finished: Recipient<AgentFinished>,
+}
+
+/// What a turn asks of the responder.
+#[derive(Clone, Debug)]
+pub enum TurnJob {
+    /// Answer: a new user message, or `None` when the turn resumes after a
+    /// client tool output or a structured-input answer.
+    Respond(Option<ThreadItem>),
+    /// Handle a widget action, from its sender widget item if any.
+    Action(Action, Option<ThreadItem>),
 }
 
 /// One running answer. See the module documentation.
@@ -147,6 +168,7 @@ impl Handler<StopAgent> for AgentActor {
 }
 
 /// Sends outputs of one turn to its ThreadActor.
+#[derive(Clone)]
 pub(crate) struct Emitter {
     turn: TurnId,
     outputs: Recipient<AgentEmitted>,
@@ -172,19 +194,46 @@ impl Emitter {
     }
 }
 
-/// Drives one answer to its end. `Ok(Err(_))` is a model failure to report.
-async fn run(params: AgentParams) -> Result<Result<(), ModelError>, Halt> {
+/// Drives one answer to its end: the responder, then its result.
+async fn run(params: AgentParams) -> Result<Result<(), ResponderError>, Halt> {
+    let params = Arc::new(params);
     let emitter = Emitter {
         turn: params.turn,
         outputs: params.outputs.clone(),
     };
-    match &params.model {
-        ModelConfig::Echo(config) => echo::run(&emitter, &params, config).await,
+    let turn = TurnContext::new(params.clone(), emitter);
+    let result = match &params.job {
+        TurnJob::Respond(input) => params.responder.respond(turn, input.clone()).await,
+        TurnJob::Action(action, sender) => {
+            params
+                .responder
+                .action(turn, action.clone(), sender.clone())
+                .await
+        }
+    };
+    match result {
+        Err(ResponderError::Cancelled) => Err(Halt::TurnGone),
+        other => Ok(other),
+    }
+}
+
+/// Runs the model agent (echo or a provider) for a turn.
+pub(crate) async fn run_model(
+    emitter: &Emitter,
+    params: &AgentParams,
+) -> Result<(), ResponderError> {
+    let result = match &params.model {
+        ModelConfig::Echo(config) => echo::run(emitter, params, config).await,
         ModelConfig::Responses(settings) => {
-            provider::run(&emitter, &params, settings, provider::Api::Responses).await
+            provider::run(emitter, params, settings, provider::Api::Responses).await
         }
         ModelConfig::Chat(settings) => {
-            provider::run(&emitter, &params, settings, provider::Api::Chat).await
+            provider::run(emitter, params, settings, provider::Api::Chat).await
         }
+    };
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ResponderError::Model(e)),
+        Err(Halt::TurnGone) => Err(ResponderError::Cancelled),
     }
 }

@@ -53,6 +53,33 @@ pub enum Command {
         /// Where the event stream goes once the call is completed.
         reply: oneshot::Sender<Result<EventStream, EngineError>>,
     },
+    /// `threads.custom_action`: a widget action, streamed.
+    CustomAction {
+        /// The sender widget item, if any.
+        item_id: Option<ItemId>,
+        /// The action.
+        action: crate::protocol::Action,
+        /// Where the event stream goes once the sender is checked.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
+    /// `threads.sync_custom_action`: a widget action answered as JSON.
+    SyncAction {
+        /// The sender widget item, if any.
+        item_id: Option<ItemId>,
+        /// The action.
+        action: crate::protocol::Action,
+        /// The updated sender item (stored), if the responder returned one.
+        reply: oneshot::Sender<Result<Option<crate::protocol::ThreadItem>, EngineError>>,
+    },
+    /// `threads.add_structured_input`.
+    StructuredInput {
+        /// The `structured_input` item.
+        item_id: ItemId,
+        /// The answers.
+        input: crate::protocol::StructuredInputSubmission,
+        /// Where the event stream goes once the answers are stored.
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+    },
     /// `threads.update`.
     Rename {
         /// The new title.
@@ -75,7 +102,10 @@ impl Command {
             Command::Create { reply, .. }
             | Command::UserMessage { reply, .. }
             | Command::Retry { reply, .. }
-            | Command::ClientToolOutput { reply, .. } => drop(reply.send(Err(error))),
+            | Command::ClientToolOutput { reply, .. }
+            | Command::CustomAction { reply, .. }
+            | Command::StructuredInput { reply, .. } => drop(reply.send(Err(error))),
+            Command::SyncAction { reply, .. } => drop(reply.send(Err(error))),
             Command::Rename { reply, .. } => drop(reply.send(Err(error))),
             Command::Delete { reply } => drop(reply.send(Err(error))),
         }
@@ -85,7 +115,12 @@ impl Command {
 /// A command from the registry.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Command);
+pub struct Deliver {
+    /// What to do.
+    pub command: Command,
+    /// Who asked (user, app data); a turn hands it to the responder.
+    pub request: crate::engine::RequestContext,
+}
 
 /// Cancel the running turn, if any, as a disconnect would; answered once
 /// its partial answer and note are stored. Queued commands are refused.

@@ -29,6 +29,7 @@
 //! cancellation and end), `relay.rs` (the agent's outputs: persist, then
 //! forward, then report thread changes).
 
+mod actions;
 mod cache;
 mod command;
 mod relay;
@@ -48,7 +49,7 @@ pub use command::{CancelTurn, Command, Deliver, Initial, Retire};
 use turn::Turn;
 
 use crate::agent::TurnId;
-use crate::engine::ThreadDeps;
+use crate::engine::{RequestContext, ThreadDeps};
 use crate::error::EngineError;
 use crate::ids::ItemId;
 use crate::protocol::{Page, ThreadItem, ThreadMetadata};
@@ -92,7 +93,9 @@ pub struct ThreadActor {
     registry: Addr<Registry>,
     initial: Option<Initial>,
     state: State,
-    queue: VecDeque<Command>,
+    queue: VecDeque<(Command, RequestContext)>,
+    /// The request of the command being run (a turn's responder gets it).
+    request: RequestContext,
     turn: Option<Turn>,
     /// A store write outside a turn (rename, delete) is in flight.
     busy: bool,
@@ -115,6 +118,7 @@ impl ThreadActor {
         initial: Initial,
     ) -> Self {
         let span = tracing::info_span!("thread", thread_id = %key.thread, user_id = %key.user);
+        let key_user = key.user.0.clone();
         Self {
             key,
             deps,
@@ -122,6 +126,7 @@ impl ThreadActor {
             initial: Some(initial),
             state: State::Loading,
             queue: VecDeque::new(),
+            request: RequestContext::new(key_user.clone()),
             turn: None,
             busy: false,
             received: 0,
@@ -173,7 +178,7 @@ impl ThreadActor {
                         Ok(None) => act.state = State::Missing,
                         Err(e) => {
                             warn!(parent: &act.span, error = %e, "loading the thread failed");
-                            for cmd in act.queue.drain(..) {
+                            for (cmd, _) in act.queue.drain(..) {
                                 cmd.refuse(EngineError::Internal(format!(
                                     "loading the thread failed: {e}"
                                 )));
@@ -189,16 +194,19 @@ impl ThreadActor {
     /// Runs queued commands until one starts a turn or a write.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.turn.is_none() && !self.busy {
-            let Some(cmd) = self.queue.pop_front() else {
+            let Some((cmd, request)) = self.queue.pop_front() else {
                 break;
             };
             match &self.state {
                 State::Loading => {
-                    self.queue.push_front(cmd);
+                    self.queue.push_front((cmd, request));
                     return;
                 }
                 State::Missing => cmd.refuse(EngineError::NotFound("thread")),
-                State::Ready(_) => self.run(cmd, ctx),
+                State::Ready(_) => {
+                    self.request = request;
+                    self.run(cmd, ctx)
+                }
             }
         }
         if self.turn.is_none() && !self.busy && self.queue.is_empty() {
@@ -239,6 +247,21 @@ impl ThreadActor {
                 reply,
             } => self.start_message_turn(message, attachments, false, reply, ctx),
             Command::Retry { item_id, reply } => self.start_retry_turn(item_id, reply, ctx),
+            Command::CustomAction {
+                item_id,
+                action,
+                reply,
+            } => self.start_action_turn(item_id, action, reply, ctx),
+            Command::SyncAction {
+                item_id,
+                action,
+                reply,
+            } => self.run_sync_action(item_id, action, reply, ctx),
+            Command::StructuredInput {
+                item_id,
+                input,
+                reply,
+            } => self.start_structured_input_turn(item_id, input, reply, ctx),
             Command::ClientToolOutput { result, reply } => {
                 self.start_tool_output_turn(result, reply, ctx)
             }
@@ -316,7 +339,7 @@ impl Actor for ThreadActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         debug!(parent: &self.span, "thread actor stopped");
-        for cmd in self.queue.drain(..) {
+        for (cmd, _) in self.queue.drain(..) {
             cmd.refuse(EngineError::ShuttingDown);
         }
     }
@@ -325,12 +348,12 @@ impl Actor for ThreadActor {
 impl Handler<Deliver> for ThreadActor {
     type Result = ();
 
-    fn handle(&mut self, Deliver(cmd): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, Deliver { command, request }: Deliver, ctx: &mut Self::Context) {
         self.received += 1;
         if let Some(h) = self.idle_timer.take() {
             ctx.cancel_future(h);
         }
-        self.queue.push_back(cmd);
+        self.queue.push_back((command, request));
         self.pump(ctx);
     }
 }
@@ -348,7 +371,7 @@ impl Handler<CancelTurn> for ThreadActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _msg: CancelTurn, ctx: &mut Self::Context) -> Self::Result {
-        for cmd in self.queue.drain(..) {
+        for (cmd, _) in self.queue.drain(..) {
             cmd.refuse(EngineError::ShuttingDown);
         }
         if self.turn.is_none() {

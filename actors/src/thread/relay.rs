@@ -8,7 +8,7 @@ use super::ThreadActor;
 use super::turn::{Pending, Turn, is_non_empty_assistant_message};
 use crate::agent::{AgentEmitted, AgentFinished, AgentOutput, TurnGone, TurnId};
 use crate::protocol::{
-    ErrorEvent, ItemKind, Page, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent,
+    ItemKind, Page, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent,
 };
 use crate::rows;
 use crate::store::WriteOp;
@@ -245,11 +245,7 @@ impl Handler<AgentFinished> for ThreadActor {
                     .collect();
                 let writer = self.deps.store.writer.clone();
                 let turn_id = msg.turn;
-                let error_event = ErrorEvent {
-                    code: ErrorEvent::STREAM_ERROR.to_owned(),
-                    message: e.user_message(),
-                    allow_retry: e.allow_retry(),
-                };
+                let error_event = e.to_error_event();
                 ctx.wait(
                     async move {
                         if ops.is_empty() {

@@ -12,13 +12,13 @@ use tracing::{Instrument, debug, info, warn};
 
 use super::cache::HistoryCache;
 use super::{CANCELLED_NOTE, State, ThreadActor};
-use crate::agent::{AgentActor, AgentParams, StopAgent, TurnId};
+use crate::agent::{AgentActor, AgentParams, StopAgent, TurnId, TurnJob};
 use crate::engine::EventStream;
 use crate::error::EngineError;
 use crate::ids::{IdKind, ItemId};
 use crate::protocol::{
-    Attachment, ClientToolCallStatus, ErrorEvent, ItemKind, Page, SdkHiddenContextItem,
-    StreamOptions, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageItem,
+    Attachment, ClientToolCallStatus, ErrorEvent, ItemKind, Page, SdkHiddenContextItem, ThreadItem,
+    ThreadMetadata, ThreadStreamEvent, UserMessageItem,
 };
 use crate::rows;
 use crate::store::{StoreError, WriteOp};
@@ -145,8 +145,9 @@ impl ThreadActor {
                     }
                     let first_text =
                         crate::model::echo::last_user_text(std::slice::from_ref(&item));
+                    let job = TurnJob::Respond(Some(item.clone()));
                     act.forward(turn_id, ThreadStreamEvent::ThreadItemDone { item }, ctx);
-                    act.begin_pipeline(turn_id, ctx);
+                    act.begin_pipeline(turn_id, job, ctx);
                     act.maybe_start_title(first_text, ctx);
                 }),
         );
@@ -190,7 +191,8 @@ impl ThreadActor {
                 .iter()
                 .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(HistoryCache::with_items(limit, max_tokens, items))
+            let message = rows::item_from_row(&row)?;
+            Ok((HistoryCache::with_items(limit, max_tokens, items), message))
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
             act.busy = false;
@@ -199,11 +201,11 @@ impl ThreadActor {
                     let _ = reply.send(Err(e));
                     act.pump(ctx);
                 }
-                Ok(items) => {
+                Ok((items, message)) => {
                     act.loaded().items = items;
                     let (turn_id, stream) = act.new_turn(ctx);
                     let _ = reply.send(Ok(stream));
-                    act.begin_pipeline(turn_id, ctx);
+                    act.begin_pipeline(turn_id, TurnJob::Respond(Some(message)), ctx);
                 }
             }
         }));
@@ -279,21 +281,43 @@ impl ThreadActor {
                 }
                 act.cache_put(seq, call);
                 let _ = reply.send(Ok(stream));
-                act.begin_pipeline(turn_id, ctx);
+                act.begin_pipeline(turn_id, TurnJob::Respond(None), ctx);
             },
         ));
     }
 
-    /// `stream_options`, then the agent.
-    pub(super) fn begin_pipeline(&mut self, turn_id: TurnId, ctx: &mut Context<Self>) {
-        let allow_cancel = self.deps.allow_cancel;
+    /// `stream_options`, then the responder.
+    pub(super) fn begin_pipeline(
+        &mut self,
+        turn_id: TurnId,
+        job: TurnJob,
+        ctx: &mut Context<Self>,
+    ) {
+        self.begin_pipeline_after(turn_id, job, Vec::new(), ctx);
+    }
+
+    /// `stream_options`, then `prelude` (the server's own events, already
+    /// stored), then the responder.
+    pub(super) fn begin_pipeline_after(
+        &mut self,
+        turn_id: TurnId,
+        job: TurnJob,
+        prelude: Vec<ThreadStreamEvent>,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut stream_options = self
+            .deps
+            .responder
+            .stream_options(&self.loaded_ref().meta, &self.request);
+        stream_options.allow_cancel &= self.deps.allow_cancel;
         self.forward(
             turn_id,
-            ThreadStreamEvent::StreamOptions {
-                stream_options: StreamOptions { allow_cancel },
-            },
+            ThreadStreamEvent::StreamOptions { stream_options },
             ctx,
         );
+        for event in prelude {
+            self.forward(turn_id, event, ctx);
+        }
         let Some(turn) = self
             .turn
             .as_ref()
@@ -312,6 +336,9 @@ impl ThreadActor {
             tools: self.deps.tools.clone(),
             user: self.key.user.clone(),
             titles: self.deps.titles,
+            responder: self.deps.responder.clone(),
+            job,
+            request: self.request.clone(),
             outputs: ctx.address().recipient(),
             finished: ctx.address().recipient(),
         };

@@ -1,0 +1,280 @@
+//! A custom responder drives every event kind the TurnContext can emit;
+//! the events are checked in order and what is stored is read back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatkit_actors::protocol::{
+    GeneratedImage, NoticeLevel, StructuredInput, StructuredInputKind, StructuredInputOption, Task,
+    TaskKind, TaskStatusIndicator, ThreadItem, ThreadStreamEvent, WidgetRoot, WorkflowSummary,
+};
+use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+use chatkit_actors::{Engine, EngineConfig, EngineResponse, EventStream, RequestContext};
+use serde_json::{Map, Value, json};
+
+/// Emits one of everything, then fails if the user asked for it.
+struct Everything;
+
+impl Responder for Everything {
+    fn respond(
+        &self,
+        turn: TurnContext,
+        input: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<(), ResponderError>> {
+        Box::pin(async move {
+            let text = input
+                .map(|i| {
+                    serde_json::to_value(&i).unwrap()["content"][0]["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            if text == "fail custom" {
+                turn.progress("about to fail", None).await?;
+                return Err(ResponderError::custom("Nope.", false));
+            }
+            if text == "fail other" {
+                return Err(ResponderError::Other("boom".into()));
+            }
+            turn.progress("Working", Some("bolt".into())).await?;
+            turn.notice(NoticeLevel::Info, "**Heads up**", Some("Note".into()))
+                .await?;
+            let mut data = Map::new();
+            data.insert("k".into(), json!(null));
+            turn.client_effect("confetti", data).await?;
+            turn.hidden_context(json!({"secret": 1})).await?;
+            let mut message = turn.assistant_message().await?;
+            message.delta("Hel").await?;
+            message.delta("lo").await?;
+            message.finish().await?;
+            let mut workflow = turn.workflow(true).await?;
+            let task = Task {
+                status_indicator: TaskStatusIndicator::Loading,
+                kind: TaskKind::Thought {
+                    title: None,
+                    content: "Thinking".into(),
+                },
+            };
+            let index = workflow.add_task(task).await?;
+            let done = Task {
+                status_indicator: TaskStatusIndicator::Complete,
+                kind: TaskKind::Thought {
+                    title: None,
+                    content: "Done thinking".into(),
+                },
+            };
+            workflow.update_task(index, done).await?;
+            workflow
+                .finish(Some(WorkflowSummary::Custom {
+                    title: "Thought it through".into(),
+                    icon: None,
+                }))
+                .await?;
+            let widget: WidgetRoot = serde_json::from_value(
+                json!({"type": "Card", "children": [{"type": "Text", "value": "Hi"}]}),
+            )
+            .unwrap();
+            turn.widget(widget, Some("Hi".into())).await?;
+            let image = turn.generated_image().await?;
+            image
+                .progress(
+                    GeneratedImage {
+                        id: "img".into(),
+                        url: "data:image/png;base64,AA".into(),
+                    },
+                    Some(0.5),
+                )
+                .await?;
+            image
+                .finish(GeneratedImage {
+                    id: "img".into(),
+                    url: "https://example.com/i.png".into(),
+                })
+                .await?;
+            turn.structured_input(vec![StructuredInput {
+                id: "q".into(),
+                question: "Which?".into(),
+                answer: None,
+                kind: StructuredInputKind::MultipleChoice {
+                    options: vec![StructuredInputOption { value: "A".into() }],
+                    multiple: false,
+                },
+            }])
+            .await?;
+            turn.set_title("Everything").await?;
+            turn.message("Bye").await?;
+            Ok(())
+        })
+    }
+}
+
+fn engine(dir: &tempfile::TempDir) -> Engine {
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.responder = Arc::new(Everything);
+    Engine::start(config).unwrap()
+}
+
+async fn stream(engine: &Engine, body: Value) -> Vec<Value> {
+    let EngineResponse::Stream(mut s): EngineResponse = engine
+        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
+        .await
+        .unwrap()
+    else {
+        panic!("expected a stream")
+    };
+    collect(&mut s).await
+}
+
+async fn collect(s: &mut EventStream) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event().await {
+        out.push(serde_json::to_value(&e).unwrap());
+        let _: &ThreadStreamEvent = &e;
+    }
+    out
+}
+
+fn create(text: &str) -> Value {
+    json!({"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}}})
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let t = e["type"].as_str().unwrap();
+            match t {
+                "thread.item.updated" => {
+                    format!("updated:{}", e["update"]["type"].as_str().unwrap())
+                }
+                "thread.item.added" | "thread.item.done" => {
+                    format!("{t}:{}", e["item"]["type"].as_str().unwrap())
+                }
+                other => other.to_owned(),
+            }
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn every_event_kind_is_emitted_stored_and_hidden_where_it_must_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir);
+    let events = stream(&engine, create("go")).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "thread.created",
+            "thread.item.done:user_message",
+            "stream_options",
+            "progress_update",
+            "notice",
+            "client_effect",
+            // the hidden context item is stored but never sent
+            "thread.item.added:assistant_message",
+            "updated:assistant_message.content_part.added",
+            "updated:assistant_message.content_part.text_delta",
+            "updated:assistant_message.content_part.text_delta",
+            "updated:assistant_message.content_part.done",
+            "thread.item.done:assistant_message",
+            "thread.item.added:workflow",
+            "updated:workflow.task.added",
+            "updated:workflow.task.updated",
+            "thread.item.done:workflow",
+            "thread.item.done:widget",
+            "thread.item.added:generated_image",
+            "updated:generated_image.updated",
+            "thread.item.done:generated_image",
+            "thread.item.done:structured_input",
+            "thread.updated",
+            "thread.item.done:assistant_message",
+        ]
+    );
+    assert_eq!(
+        events[5]["data"],
+        json!({"k": null}),
+        "free-form data keeps its nulls"
+    );
+    let workflow = events
+        .iter()
+        .find(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "workflow")
+        .unwrap();
+    assert_eq!(
+        workflow["item"]["workflow"]["summary"],
+        json!({"title": "Thought it through"})
+    );
+    assert_eq!(workflow["item"]["workflow"]["expanded"], false);
+    assert_eq!(
+        workflow["item"]["workflow"]["tasks"][0]["content"],
+        "Done thinking"
+    );
+    assert_eq!(events[21]["thread"]["title"], "Everything");
+
+    // Stored: everything that was done, in order, the hidden item too;
+    // the client-facing read leaves the hidden item out.
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_owned();
+    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite3")).unwrap();
+    let stored: Vec<String> = conn
+        .prepare("SELECT item_type FROM items ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            "user_message",
+            "hidden_context_item",
+            "assistant_message",
+            "workflow",
+            "widget",
+            "generated_image",
+            "structured_input",
+            "assistant_message"
+        ]
+    );
+    let EngineResponse::Json(page) = engine
+        .process(
+            json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}})
+                .to_string()
+                .as_bytes(),
+            &RequestContext::new("u"),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let page: Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 7);
+    assert_eq!(page["data"][1]["content"][0]["text"], "Hello");
+    engine.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn responder_errors_become_error_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir);
+    let events = stream(&engine, create("fail custom")).await;
+    assert_eq!(
+        *events.last().unwrap(),
+        json!({"type": "error", "code": "custom", "message": "Nope.", "allow_retry": false})
+    );
+    let events = stream(&engine, create("fail other")).await;
+    assert_eq!(
+        *events.last().unwrap(),
+        json!({"type": "error", "code": "stream.error", "allow_retry": true})
+    );
+    // Actions are not implemented by this responder: the reference's error.
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap();
+    let events = stream(&engine, json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "action": {"type": "go"}}})).await;
+    assert_eq!(kinds(&events), ["stream_options", "error"]);
+    assert_eq!(
+        events[1],
+        json!({"type": "error", "code": "stream.error", "allow_retry": true})
+    );
+    let _ = Duration::ZERO;
+    engine.shutdown().await;
+}
