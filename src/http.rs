@@ -118,7 +118,16 @@ async fn handle(
     let body = read_body(req, payload, settings.body_limit).await?;
     let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
     span.record("request_type", request.request.type_name());
-    let ctx = RequestContext::new(user);
+    let mut ctx = RequestContext::new(user);
+    for name in &settings.context_headers {
+        if let Some(value) = req
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+        {
+            ctx.data.insert(name.to_ascii_lowercase(), value.to_owned());
+        }
+    }
     match state.engine.handle(request.request, &ctx).await? {
         EngineResponse::Json(bytes) => Ok(HttpResponse::Ok()
             .content_type("application/json")

@@ -85,6 +85,14 @@ struct Cli {
     /// The model that writes titles (e.g. a cheaper one); default: --model-name.
     #[arg(long, env = "CHATKIT_TITLE_MODEL")]
     title_model: Option<String>,
+    /// Request header passed to the responder (repeatable).
+    #[arg(
+        long = "context-header",
+        env = "CHATKIT_CONTEXT_HEADERS",
+        value_delimiter = ',',
+        default_value = "accept-language"
+    )]
+    context_headers: Vec<String>,
     /// Port to listen on (overrides the port of --bind).
     #[arg(long, env = "CHATKIT_PORT")]
     port: Option<u16>,
@@ -207,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
         default_user: cli.default_user.clone(),
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
+        context_headers: cli.context_headers.clone(),
         ..Settings::default()
     };
 

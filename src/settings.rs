@@ -32,6 +32,10 @@ pub struct Settings {
     pub handle_signals: bool,
     /// HTTP worker threads; `None` is one per core.
     pub workers: Option<usize>,
+    /// Request headers copied into the responder's
+    /// `RequestContext::data` (lower-cased names), e.g. the locale
+    /// ChatKit.js sends as `Accept-Language`.
+    pub context_headers: Vec<String>,
 }
 
 impl Default for Settings {
@@ -45,6 +49,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
             workers: None,
+            context_headers: vec!["accept-language".to_owned()],
         }
     }
 }

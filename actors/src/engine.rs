@@ -27,7 +27,7 @@ use crate::protocol::{
     UserMessageItem,
 };
 use crate::registry::{CountThreads, Registry, Route, ShutdownThreads, ThreadKey};
-use crate::responder::{AgentResponder, Responder};
+use crate::responder::{AgentResponder, RequestScope, Responder};
 use crate::rows;
 use crate::store::{self, Store, StoreConfig, StoreError, WriteOp};
 use crate::thread::{Command, Initial};
@@ -193,6 +193,7 @@ pub struct Engine {
 
 struct Inner {
     registry: Addr<Registry>,
+    responder: Arc<dyn Responder>,
     store: Store,
     model: ModelConfig,
 }
@@ -233,6 +234,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
+                responder: config.responder.clone(),
                 store,
                 model: config.model,
             }),
@@ -423,15 +425,23 @@ impl Engine {
                 item_ids,
                 kind,
             }) => {
-                self.load_thread(user, &thread_id).await?;
+                let thread = self.load_thread(user, &thread_id).await?;
                 let op = WriteOp::SaveFeedback {
                     user_id: user.0.clone(),
                     thread_id: thread_id.0.clone(),
-                    item_ids: item_ids.into_iter().map(|i| i.0).collect(),
+                    item_ids: item_ids.iter().map(|i| i.0.clone()).collect(),
                     kind: kind.as_str().to_owned(),
                     created_at: Timestamp::now().to_string(),
                 };
                 self.inner.store.writer.write(vec![op]).await?;
+                let scope = RequestScope {
+                    thread: Some(thread),
+                    request: ctx.clone(),
+                };
+                self.inner
+                    .responder
+                    .add_feedback(scope, item_ids, kind)
+                    .await;
                 json(&EmptyResponse {})
             }
             other => Err(EngineError::Unsupported(other.type_name())),

@@ -45,8 +45,8 @@ use crate::ids::{IdKind, ItemId};
 use crate::model::ModelError;
 use crate::protocol::{
     Action, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
-    ClientToolCallStatus, ErrorEvent, GeneratedImage, GeneratedImageItem, HiddenContextItem,
-    ItemKind, NoticeLevel, StreamOptions, StructuredInput, StructuredInputItem,
+    ClientToolCallStatus, ErrorEvent, FeedbackKind, GeneratedImage, GeneratedImageItem,
+    HiddenContextItem, ItemKind, NoticeLevel, StreamOptions, StructuredInput, StructuredInputItem,
     StructuredInputStatus, Task, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent,
     WidgetItem, WidgetRoot, Workflow, WorkflowItem, WorkflowSummary, WorkflowType,
 };
@@ -179,6 +179,18 @@ pub trait Responder: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<Option<ThreadItem>, ResponderError>> {
         let _ = (scope, action, sender);
         Box::pin(async { Err(ResponderError::NotImplemented("sync_action")) })
+    }
+
+    /// Called after `items.feedback` was stored (the engine keeps every
+    /// rating in its `feedback` table). Default: nothing more.
+    fn add_feedback(
+        &self,
+        scope: RequestScope,
+        item_ids: Vec<ItemId>,
+        kind: FeedbackKind,
+    ) -> BoxFuture<'static, ()> {
+        let _ = (scope, item_ids, kind);
+        Box::pin(async {})
     }
 
     /// `stream_options` of every turn. Default: `allow_cancel: true`.

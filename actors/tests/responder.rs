@@ -278,3 +278,63 @@ async fn responder_errors_become_error_events() {
     let _ = Duration::ZERO;
     engine.shutdown().await;
 }
+
+/// Records feedback it is told about.
+struct Rater(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Responder for Rater {
+    fn respond(
+        &self,
+        turn: TurnContext,
+        _input: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<(), ResponderError>> {
+        Box::pin(async move { turn.message("rate me").await.map(|_| ()) })
+    }
+
+    fn add_feedback(
+        &self,
+        scope: chatkit_actors::responder::RequestScope,
+        item_ids: Vec<chatkit_actors::ids::ItemId>,
+        kind: chatkit_actors::protocol::FeedbackKind,
+    ) -> BoxFuture<'static, ()> {
+        let seen = self.0.clone();
+        Box::pin(async move {
+            let user = scope.request.user_id.0.clone();
+            let tenant = scope
+                .request
+                .data
+                .get("tenant")
+                .cloned()
+                .unwrap_or_default();
+            seen.lock().unwrap().push(format!(
+                "{user}/{tenant}: {} {}",
+                kind.as_str(),
+                item_ids.len()
+            ));
+        })
+    }
+}
+
+#[actix_rt::test]
+async fn feedback_reaches_the_responder_with_the_request_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.responder = Arc::new(Rater(seen.clone()));
+    let engine = Engine::start(config).unwrap();
+    let events = stream(&engine, create("hi")).await;
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap();
+    let answer = events.last().unwrap()["item"]["id"].clone();
+    let body = json!({"type": "items.feedback", "params": {"thread_id": thread_id, "item_ids": [answer], "kind": "negative"}});
+    let ctx = RequestContext::new("u").with("tenant", "acme");
+    let EngineResponse::Json(reply) = engine
+        .process(body.to_string().as_bytes(), &ctx)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(reply, b"{}");
+    assert_eq!(*seen.lock().unwrap(), ["u/acme: negative 1"]);
+    engine.shutdown().await;
+}

@@ -88,6 +88,15 @@ impl Responder for Shop {
                     ])
                     .await?;
                 }
+                "locale" => {
+                    let locale = turn
+                        .request()
+                        .data
+                        .get("accept-language")
+                        .cloned()
+                        .unwrap_or_default();
+                    turn.message(format!("locale {locale}")).await?;
+                }
                 _ => {
                     turn.message("ok").await?;
                 }
@@ -302,4 +311,21 @@ async fn skipping_structured_input_skips_every_question() {
     for q in answered["inputs"].as_array().unwrap() {
         assert_eq!(q["answer"], json!({"values": [], "skipped": true}));
     }
+}
+
+#[actix_web::test]
+async fn the_responder_sees_the_locale_header() {
+    let app = shop().await;
+    let body = create("locale");
+    let resp = app
+        .client
+        .post(app.endpoint())
+        .header("X-User-Id", "alice")
+        .header("Accept-Language", "fr-FR")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = parse_sse(&resp.text().await.unwrap());
+    assert_eq!(answer_text(&events), "locale fr-FR");
 }
