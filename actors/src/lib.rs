@@ -29,6 +29,7 @@ pub mod store;
 pub mod thread;
 pub mod time;
 pub mod tools;
+pub mod widgets;
 
 pub use embed::EngineHandle;
 pub use engine::{Engine, EngineConfig, EngineResponse, EventStream, RequestContext};
