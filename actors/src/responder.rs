@@ -51,6 +51,7 @@ use crate::protocol::{
     WidgetItem, WidgetRoot, Workflow, WorkflowItem, WorkflowSummary, WorkflowType,
 };
 use crate::time::Timestamp;
+use crate::widgets::WidgetStreamer;
 
 /// A boxed, sendable future (what responder methods return, so a
 /// responder can be used as `Arc<dyn Responder>`).
@@ -381,6 +382,23 @@ impl TurnContext {
         self.done(item).await
     }
 
+    /// Starts a streamed widget: the first state goes out as
+    /// `thread.item.added`; each [`WidgetStream::update`] sends only the
+    /// differences (PROTOCOL.md §8.6); [`WidgetStream::finish`] stores it.
+    pub async fn stream_widget(
+        &self,
+        first: impl Into<WidgetRoot>,
+        copy_text: Option<String>,
+    ) -> Result<WidgetStream, ResponderError> {
+        let (streamer, added) =
+            WidgetStreamer::start(self.params.thread.id.clone(), first, copy_text);
+        self.emit(added).await?;
+        Ok(WidgetStream {
+            turn: self.clone(),
+            streamer,
+        })
+    }
+
     /// Replaces a stored item (e.g. a widget updated by an action); stored
     /// and sent as `thread.item.replaced`.
     pub async fn replace(&self, item: ThreadItem) -> Result<(), ResponderError> {
@@ -508,6 +526,45 @@ impl TextStream {
             content: vec![part],
         });
         self.turn.done(item).await.map(|_| ())
+    }
+}
+
+/// A widget being streamed; see [`TurnContext::stream_widget`].
+pub struct WidgetStream {
+    turn: TurnContext,
+    streamer: WidgetStreamer,
+}
+
+impl WidgetStream {
+    /// The widget item's id.
+    pub fn id(&self) -> &ItemId {
+        self.streamer.item_id()
+    }
+
+    /// Moves the widget to its next state. A state the diff rules refuse
+    /// (a streamed text that is not an append of the previous one) is an
+    /// error, as in the reference; the turn then ends with `stream.error`.
+    pub async fn update(&mut self, next: impl Into<WidgetRoot>) -> Result<(), ResponderError> {
+        let events = self
+            .streamer
+            .update(next)
+            .map_err(|e| ResponderError::Other(format!("widget update refused: {e}")))?;
+        for event in events {
+            self.turn.emit(event).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the text of the client's copy button.
+    pub fn set_copy_text(&mut self, copy_text: Option<String>) {
+        self.streamer.set_copy_text(copy_text);
+    }
+
+    /// Finishes the widget: `thread.item.done` with the last state.
+    pub async fn finish(self) -> Result<ThreadItem, ResponderError> {
+        let item = self.streamer.item();
+        self.turn.emit(self.streamer.finish()).await?;
+        Ok(item)
     }
 }
 

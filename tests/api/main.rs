@@ -7,6 +7,7 @@ mod bad_input;
 mod cancellation;
 mod concurrency;
 mod conformance;
+mod examples;
 mod fake_model;
 mod helpers;
 mod models;
