@@ -46,9 +46,10 @@ use crate::model::ModelError;
 use crate::protocol::{
     Action, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
     ClientToolCallStatus, ErrorEvent, FeedbackKind, GeneratedImage, GeneratedImageItem,
-    HiddenContextItem, ItemKind, NoticeLevel, StreamOptions, StructuredInput, StructuredInputItem,
-    StructuredInputStatus, Task, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent,
-    WidgetItem, WidgetRoot, Workflow, WorkflowItem, WorkflowSummary, WorkflowType,
+    HiddenContextItem, ItemKind, NoticeLevel, SdkHiddenContextItem, StreamOptions, StructuredInput,
+    StructuredInputItem, StructuredInputStatus, Task, ThreadItem, ThreadItemUpdate, ThreadMetadata,
+    ThreadStreamEvent, WidgetItem, WidgetRoot, Workflow, WorkflowItem, WorkflowSummary,
+    WorkflowType,
 };
 use crate::time::Timestamp;
 use crate::widgets::WidgetStreamer;
@@ -194,11 +195,49 @@ pub trait Responder: Send + Sync + 'static {
         Box::pin(async {})
     }
 
+    /// What a cancelled turn leaves in the thread (the client went away
+    /// or the server stops). `pending` holds the items that were announced
+    /// but not finished, in order. Whatever this returns is stored.
+    /// Default: the reference's cleanup (§10.6): assistant messages with
+    /// some text, then a hidden note telling the model the user cancelled.
+    fn on_cancelled(&self, thread: &ThreadMetadata, pending: Vec<ThreadItem>) -> Vec<ThreadItem> {
+        default_cancel_cleanup(thread, pending)
+    }
+
     /// `stream_options` of every turn. Default: `allow_cancel: true`.
     fn stream_options(&self, thread: &ThreadMetadata, request: &RequestContext) -> StreamOptions {
         let _ = (thread, request);
         StreamOptions { allow_cancel: true }
     }
+}
+
+/// The text of the hidden note recorded when a client cancels (§10.6).
+pub const CANCELLED_NOTE: &str =
+    "The user cancelled the stream. Stop responding to the prior request.";
+
+/// The reference's cleanup of a cancelled turn: keeps the pending
+/// assistant messages that have non-whitespace text, and adds an
+/// `sdk_hidden_context` note with [`CANCELLED_NOTE`].
+pub fn default_cancel_cleanup(
+    thread: &ThreadMetadata,
+    pending: Vec<ThreadItem>,
+) -> Vec<ThreadItem> {
+    let mut keep: Vec<ThreadItem> = pending
+        .into_iter()
+        .filter(|item| match &item.kind {
+            ItemKind::AssistantMessage(m) => m.content.iter().any(|c| !c.text.trim().is_empty()),
+            _ => false,
+        })
+        .collect();
+    keep.push(ThreadItem {
+        id: ItemId::generate(IdKind::SdkHiddenContext),
+        thread_id: thread.id.clone(),
+        created_at: Timestamp::now(),
+        kind: ItemKind::SdkHiddenContext(SdkHiddenContextItem {
+            content: CANCELLED_NOTE.to_owned(),
+        }),
+    });
+    keep
 }
 
 /// The default responder: the model agent (echo, Responses or Chat

@@ -338,3 +338,96 @@ async fn feedback_reaches_the_responder_with_the_request_data() {
     assert_eq!(*seen.lock().unwrap(), ["u/acme: negative 1"]);
     engine.shutdown().await;
 }
+
+/// Streams slowly; keeps nothing of a cancelled turn but its own note.
+struct Tidy;
+
+impl Responder for Tidy {
+    fn respond(
+        &self,
+        turn: TurnContext,
+        _input: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<(), ResponderError>> {
+        Box::pin(async move {
+            let mut message = turn.assistant_message().await?;
+            for word in ["one ", "two ", "three ", "four "] {
+                message.delta(word).await?;
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            message.finish().await
+        })
+    }
+
+    fn on_cancelled(
+        &self,
+        thread: &chatkit_actors::protocol::ThreadMetadata,
+        pending: Vec<ThreadItem>,
+    ) -> Vec<ThreadItem> {
+        // The reference's cleanup, plus a note of our own.
+        let mut keep = chatkit_actors::responder::default_cancel_cleanup(thread, pending);
+        keep.push(ThreadItem {
+            id: "note_cancel".into(),
+            thread_id: thread.id.clone(),
+            created_at: chatkit_actors::time::Timestamp::now(),
+            kind: chatkit_actors::protocol::ItemKind::HiddenContextItem(
+                chatkit_actors::protocol::HiddenContextItem {
+                    content: Some(json!({"cancelled": true})),
+                },
+            ),
+        });
+        keep
+    }
+}
+
+#[actix_rt::test]
+async fn on_cancelled_decides_what_a_cancelled_turn_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.responder = Arc::new(Tidy);
+    let engine = Engine::start(config).unwrap();
+    let EngineResponse::Stream(mut s) = engine
+        .process(
+            create("go").to_string().as_bytes(),
+            &RequestContext::new("u"),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    // Read until the first delta, then leave.
+    while let Some(e) = s.next_event().await {
+        if serde_json::to_value(&e).unwrap()["update"]["type"]
+            == "assistant_message.content_part.text_delta"
+        {
+            break;
+        }
+    }
+    drop(s);
+    let db = dir.path().join("db.sqlite3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let types = loop {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let types: Vec<String> = conn
+            .prepare("SELECT item_type FROM items ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        if types.len() >= 4 || std::time::Instant::now() > deadline {
+            break types;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        types,
+        [
+            "user_message",
+            "assistant_message",
+            "sdk_hidden_context",
+            "hidden_context_item"
+        ]
+    );
+    engine.shutdown().await;
+}

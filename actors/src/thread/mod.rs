@@ -63,9 +63,7 @@ use crate::store::WriteOp;
 /// requests in flight.
 pub const THREAD_MAILBOX_CAPACITY: usize = 64;
 
-/// The text of the hidden note recorded when a client cancels (§10.6).
-pub const CANCELLED_NOTE: &str =
-    "The user cancelled the stream. Stop responding to the prior request.";
+pub use crate::responder::CANCELLED_NOTE;
 
 /// The loaded thread.
 struct Loaded {

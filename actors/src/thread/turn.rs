@@ -11,14 +11,14 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 use super::cache::HistoryCache;
-use super::{CANCELLED_NOTE, State, ThreadActor};
+use super::{State, ThreadActor};
 use crate::agent::{AgentActor, AgentParams, StopAgent, TurnId, TurnJob};
 use crate::engine::EventStream;
 use crate::error::EngineError;
 use crate::ids::{IdKind, ItemId};
 use crate::protocol::{
-    Attachment, ClientToolCallStatus, ErrorEvent, ItemKind, Page, SdkHiddenContextItem, ThreadItem,
-    ThreadMetadata, ThreadStreamEvent, UserMessageItem,
+    Attachment, ClientToolCallStatus, ErrorEvent, ItemKind, Page, ThreadItem, ThreadMetadata,
+    ThreadStreamEvent, UserMessageItem,
 };
 use crate::rows;
 use crate::store::{StoreError, WriteOp};
@@ -410,23 +410,25 @@ impl ThreadActor {
         info!(parent: &turn.span, "client cancelled the turn");
         let pending: Vec<(i64, ThreadItem)> = std::mem::take(&mut turn.pending)
             .into_values()
-            .filter(|p| is_non_empty_assistant_message(&p.item))
             .map(|p| (p.seq, p.item))
             .collect();
         let span = turn.span.clone();
-        let loaded = self.loaded();
-        let note_seq = loaded.next_seq;
-        loaded.next_seq += 1;
-        let note = ThreadItem {
-            id: ItemId::generate(IdKind::SdkHiddenContext),
-            thread_id: self.key.thread.clone(),
-            created_at: Timestamp::now(),
-            kind: ItemKind::SdkHiddenContext(SdkHiddenContextItem {
-                content: CANCELLED_NOTE.to_owned(),
-            }),
-        };
-        let mut keep = pending;
-        keep.push((note_seq, note));
+        // The responder decides what a cancelled turn leaves behind; by
+        // default the reference's cleanup (§10.6).
+        let items: Vec<ThreadItem> = pending.iter().map(|(_, i)| i.clone()).collect();
+        let to_store = self
+            .deps
+            .responder
+            .on_cancelled(&self.loaded_ref().meta, items);
+        let mut keep = Vec::with_capacity(to_store.len());
+        for mut item in to_store {
+            item.thread_id = self.key.thread.clone();
+            let seq = match pending.iter().find(|(_, p)| p.id == item.id) {
+                Some((seq, _)) => *seq,
+                None => self.take_seq(),
+            };
+            keep.push((seq, item));
+        }
         let user = self.key.user.0.clone();
         let ops = keep
             .iter()
