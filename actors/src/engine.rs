@@ -23,11 +23,11 @@ use crate::model::ModelConfig;
 use crate::model::http::ModelHttp;
 use crate::protocol::{
     ChatKitRequest, EmptyResponse, ItemsFeedbackParams, ItemsListParams, Order, Page, Request,
-    SyncCustomActionResponse, ThreadItem, ThreadMetadata, ThreadsListParams, UserMessageInput,
-    UserMessageItem,
+    SyncCustomActionResponse, ThreadItem, ThreadMetadata, ThreadsListParams, TranscriptionResult,
+    UserMessageInput, UserMessageItem,
 };
 use crate::registry::{CountThreads, Registry, Route, ShutdownThreads, ThreadKey};
-use crate::responder::{AgentResponder, RequestScope, Responder};
+use crate::responder::{AgentResponder, AudioInput, RequestScope, Responder, ResponderError};
 use crate::rows;
 use crate::store::{self, Store, StoreConfig, StoreError, WriteOp};
 use crate::thread::{Command, Initial};
@@ -60,7 +60,33 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// The largest page a listing returns, whatever it asks for.
 pub const MAX_PAGE_SIZE: usize = 100;
 
-/// Everything the engine needs to start.
+/// Everything the engine needs to start. [`EngineConfig::new`] gives the
+/// defaults (the offline echo model, the model agent as responder, no
+/// tools); set the public fields before [`Engine::start`].
+///
+/// ```
+/// use std::time::Duration;
+/// use chatkit_actors::model::{ModelConfig, ProviderSettings};
+/// use chatkit_actors::{Engine, EngineConfig};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+/// config.model = ModelConfig::Chat(ProviderSettings {
+///     base_url: "http://127.0.0.1:11434/v1".into(), // Ollama
+///     ..ProviderSettings::new("llama3.2")
+/// });
+/// config.title_model = Some("llama3.2:1b".into()); // a smaller model writes titles
+/// config.thread_idle_timeout = Duration::from_secs(60);
+///
+/// actix_rt::System::new().block_on(async {
+///     let engine = Engine::start(config).unwrap(); // no model request is made yet
+///     assert_eq!(
+///         engine.model().describe(),
+///         "chat completions: llama3.2 at http://127.0.0.1:11434/v1"
+///     );
+///     engine.shutdown().await;
+/// });
+/// ```
 #[derive(Clone)]
 pub struct EngineConfig {
     /// The SQLite database file (created if missing).
@@ -78,7 +104,7 @@ pub struct EngineConfig {
     /// Function tools offered to real models.
     pub tools: Tools,
     /// The application's responder; default: the model agent
-    /// ([`AgentResponder`](crate::responder::AgentResponder)).
+    /// ([`AgentResponder`]).
     pub responder: Arc<dyn Responder>,
     /// Give untitled threads a title after their first answer (a short
     /// background model call; derived from the first message with `echo`).
@@ -108,6 +134,43 @@ impl EngineConfig {
 
 /// Who a request acts for, and what the application wants its responder
 /// to know about it. Every store query is scoped by `user_id`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chatkit_actors::protocol::ThreadItem;
+/// use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+/// use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+///
+/// // The HTTP layer builds one per request, from its auth and headers…
+/// let ctx = RequestContext::new("user-42").with("tenant", "acme");
+///
+/// // …and the responder reads it back in the turn.
+/// struct Welcome;
+/// impl Responder for Welcome {
+///     fn respond(&self, turn: TurnContext, _: Option<ThreadItem>) -> BoxFuture<'static, Result<(), ResponderError>> {
+///         let tenant = turn.request().data.get("tenant").cloned().unwrap_or_default();
+///         Box::pin(async move { turn.message(format!("Welcome to {tenant}!")).await.map(drop) })
+///     }
+/// }
+///
+/// actix_rt::System::new().block_on(async {
+///     let dir = tempfile::tempdir().unwrap();
+///     let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+///     config.responder = Arc::new(Welcome);
+///     let engine = Engine::start(config).unwrap();
+///     let body = br#"{"type": "threads.create", "params": {"input": {"content":
+///         [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+///     let EngineResponse::Stream(mut events) = engine.process(body, &ctx).await.unwrap() else {
+///         unreachable!("threads.create streams")
+///     };
+///     let mut sse = String::new();
+///     while let Some(event) = events.next_event().await {
+///         sse.push_str(&event.to_sse_frame());
+///     }
+///     assert!(sse.contains("Welcome to acme!"));
+///     engine.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
     /// The user.
@@ -186,6 +249,32 @@ impl Stream for EventStream {
 }
 
 /// The running engine. Cheap to clone; all clones drive the same actors.
+///
+/// Start one per process with [`Engine::start`] inside an actix system,
+/// give a clone to every request handler, and call
+/// [`shutdown`](Engine::shutdown) before the system stops.
+///
+/// ```
+/// use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+///
+/// actix_rt::System::new().block_on(async {
+///     let dir = tempfile::tempdir().unwrap();
+///     let engine = Engine::start(EngineConfig::new(dir.path().join("chat.sqlite3"))).unwrap();
+///     assert!(engine.model().is_offline()); // the default: the echo model
+///
+///     let handler = engine.clone(); // what each request handler holds
+///     let body = br#"{"type": "threads.create", "params": {"input": {"content":
+///         [{"type": "input_text", "text": "Hello"}], "attachments": [], "inference_options": {}}}}"#;
+///     let ctx = RequestContext::new("user-42");
+///     let EngineResponse::Stream(mut events) = handler.process(body, &ctx).await.unwrap() else {
+///         unreachable!("threads.create streams")
+///     };
+///     while events.next_event().await.is_some() {}
+///     assert_eq!(engine.active_threads().await, 1); // the thread stays warm
+///
+///     engine.shutdown().await; // cancels running turns, closes the store
+/// });
+/// ```
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -257,6 +346,45 @@ impl Engine {
     }
 
     /// Parses and runs one request body.
+    ///
+    /// Streamed requests (`threads.create`, `threads.add_user_message`, …)
+    /// answer [`EngineResponse::Stream`], the others
+    /// [`EngineResponse::Json`]. Errors all come before a stream starts;
+    /// answer them with [`EngineError::status`] and [`EngineError::code`].
+    ///
+    /// ```
+    /// use chatkit_actors::{Engine, EngineConfig, EngineError, EngineResponse, RequestContext};
+    ///
+    /// /// What an HTTP handler writes back: a JSON body, or SSE frames.
+    /// async fn reply(engine: &Engine, body: &str, ctx: &RequestContext) -> Result<String, EngineError> {
+    ///     Ok(match engine.process(body.as_bytes(), ctx).await? {
+    ///         EngineResponse::Json(json) => String::from_utf8(json).unwrap(),
+    ///         EngineResponse::Stream(mut events) => {
+    ///             let mut sse = String::new();
+    ///             while let Some(event) = events.next_event().await {
+    ///                 sse.push_str(&event.to_sse_frame()); // `data: {…}\n\n`
+    ///             }
+    ///             sse
+    ///         }
+    ///     })
+    /// }
+    ///
+    /// actix_rt::System::new().block_on(async {
+    ///     let dir = tempfile::tempdir().unwrap();
+    ///     let engine = Engine::start(EngineConfig::new(dir.path().join("chat.sqlite3"))).unwrap();
+    ///     let ctx = RequestContext::new("user-42");
+    ///     let create = r#"{"type": "threads.create", "params": {"input": {"content":
+    ///         [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+    ///     let sse = reply(&engine, create, &ctx).await.unwrap();
+    ///     assert!(sse.starts_with(r#"data: {"type":"thread.created""#));
+    ///     let list = reply(&engine, r#"{"type": "threads.list", "params": {}}"#, &ctx).await.unwrap();
+    ///     assert!(list.starts_with(r#"{"data":[{"#));
+    ///     let missing = r#"{"type": "threads.get_by_id", "params": {"thread_id": "thr_nope"}}"#;
+    ///     let error = reply(&engine, missing, &ctx).await.unwrap_err();
+    ///     assert_eq!((error.status(), error.code()), (404, "not_found"));
+    ///     engine.shutdown().await;
+    /// });
+    /// ```
     pub async fn process(
         &self,
         body: &[u8],
@@ -444,6 +572,31 @@ impl Engine {
                     .await;
                 json(&EmptyResponse {})
             }
+            Request::InputTranscribe(p) => {
+                let data = decode_audio(&p.audio_base64)?;
+                let audio = AudioInput {
+                    data,
+                    media_type: p.media_type().to_owned(),
+                    mime_type: p.mime_type,
+                };
+                let scope = RequestScope {
+                    thread: None,
+                    request: ctx.clone(),
+                };
+                let text = self
+                    .inner
+                    .responder
+                    .transcribe(scope, audio)
+                    .await
+                    .map_err(|e| match e {
+                        ResponderError::NotImplemented(what) => EngineError::NotImplemented(what),
+                        ResponderError::Custom { message, .. } => {
+                            EngineError::bad_request("transcription_failed", message)
+                        }
+                        other => EngineError::Internal(format!("transcription failed: {other}")),
+                    })?;
+                json(&TranscriptionResult { text })
+            }
             other => Err(EngineError::Unsupported(other.type_name())),
         }
     }
@@ -569,6 +722,25 @@ impl Engine {
             after,
         })
     }
+}
+
+/// Decodes `audio_base64` the way the reference does (§9.14): characters
+/// outside the base64 alphabet are skipped; a wrong length or padding is
+/// a 400.
+fn decode_audio(text: &str) -> Result<Vec<u8>, EngineError> {
+    use base64::Engine as _;
+    let clean: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(clean)
+        .map_err(|e| {
+            EngineError::bad_request(
+                "invalid_request",
+                format!("audio_base64 is not valid base64: {e}"),
+            )
+        })
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<EngineResponse, EngineError> {

@@ -135,6 +135,17 @@ impl From<Halt> for ResponderError {
     }
 }
 
+/// Dictated audio (`input.transcribe`, PROTOCOL.md §9.14).
+#[derive(Clone, Debug)]
+pub struct AudioInput {
+    /// The decoded bytes.
+    pub data: Vec<u8>,
+    /// The MIME type as sent, e.g. `audio/webm;codecs=opus`.
+    pub mime_type: String,
+    /// The media type: `mime_type` up to the first `;` (`audio/webm`).
+    pub media_type: String,
+}
+
 /// Context of a request that is not a streamed turn (sync actions,
 /// feedback, transcription).
 #[derive(Clone, Debug)]
@@ -193,6 +204,17 @@ pub trait Responder: Send + Sync + 'static {
     ) -> BoxFuture<'static, ()> {
         let _ = (scope, item_ids, kind);
         Box::pin(async {})
+    }
+
+    /// Turns dictated audio into text for the composer
+    /// (`input.transcribe`). Default: not implemented (HTTP 501).
+    fn transcribe(
+        &self,
+        scope: RequestScope,
+        audio: AudioInput,
+    ) -> BoxFuture<'static, Result<String, ResponderError>> {
+        let _ = (scope, audio);
+        Box::pin(async { Err(ResponderError::NotImplemented("transcribe")) })
     }
 
     /// What a cancelled turn leaves in the thread (the client went away
@@ -256,6 +278,56 @@ impl Responder for AgentResponder {
 }
 
 /// What a responder emits a turn's events with. Cheap to clone.
+///
+/// The helpers choose the item ids and return once the event is on its
+/// way to the client (a finished item is stored first). A responder can
+/// wrap the model: here the echo model answers, then a follow-up is added.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use chatkit_actors::model::ModelConfig;
+/// use chatkit_actors::protocol::{ItemKind, ThreadItem, ThreadStreamEvent};
+/// use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+/// use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+///
+/// struct FollowUp;
+/// impl Responder for FollowUp {
+///     fn respond(&self, turn: TurnContext, _input: Option<ThreadItem>) -> BoxFuture<'static, Result<(), ResponderError>> {
+///         Box::pin(async move {
+///             let first_turn = turn.history().len() == 1; // just this turn's user message
+///             turn.run_agent().await?; // the model's answer, streamed
+///             if first_turn {
+///                 turn.message("Anything else?").await?;
+///             }
+///             Ok(())
+///         })
+///     }
+/// }
+///
+/// actix_rt::System::new().block_on(async {
+///     let dir = tempfile::tempdir().unwrap();
+///     let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+///     config.model = ModelConfig::echo(Duration::ZERO);
+///     config.responder = Arc::new(FollowUp);
+///     let engine = Engine::start(config).unwrap();
+///     let body = br#"{"type": "threads.create", "params": {"input": {"content":
+///         [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+///     let ctx = RequestContext::new("user-42");
+///     let EngineResponse::Stream(mut events) = engine.process(body, &ctx).await.unwrap() else {
+///         unreachable!("threads.create streams")
+///     };
+///     let mut answers = Vec::new();
+///     while let Some(event) = events.next_event().await {
+///         if let ThreadStreamEvent::ThreadItemDone { item } = event {
+///             if let ItemKind::AssistantMessage(message) = item.kind {
+///                 answers.push(message.content[0].text.clone());
+///             }
+///         }
+///     }
+///     assert_eq!(answers, [r#"You said: "Hi""#, "Anything else?"]);
+///     engine.shutdown().await;
+/// });
+/// ```
 #[derive(Clone)]
 pub struct TurnContext {
     params: Arc<AgentParams>,
@@ -382,6 +454,52 @@ impl TurnContext {
     }
 
     /// Starts a streamed assistant message (`added`, then a content part).
+    ///
+    /// ```
+    /// use chatkit_actors::protocol::{ThreadItem, ThreadStreamEvent};
+    /// use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+    /// # use std::sync::Arc;
+    /// # use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+    /// # fn run_turn(responder: impl Responder) -> Vec<ThreadStreamEvent> {
+    /// #     actix_rt::System::new().block_on(async {
+    /// #         let dir = tempfile::tempdir().unwrap();
+    /// #         let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+    /// #         config.responder = Arc::new(responder);
+    /// #         let engine = Engine::start(config).unwrap();
+    /// #         let body = br#"{"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+    /// #         let ctx = RequestContext::new("user-42");
+    /// #         let EngineResponse::Stream(events) = engine.process(body, &ctx).await.unwrap() else { unreachable!() };
+    /// #         let events = futures_util::StreamExt::collect(events).await;
+    /// #         engine.shutdown().await;
+    /// #         events
+    /// #     })
+    /// # }
+    ///
+    /// struct Status;
+    /// impl Responder for Status {
+    ///     fn respond(&self, turn: TurnContext, _input: Option<ThreadItem>) -> BoxFuture<'static, Result<(), ResponderError>> {
+    ///         Box::pin(async move {
+    ///             let mut answer = turn.assistant_message().await?;
+    ///             answer.delta("Your order ").await?;
+    ///             answer.delta("ships tomorrow.").await?;
+    ///             answer.finish().await // the whole text, then the stored item
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// // One `threads.create` through an Engine, as in the `TurnContext` example.
+    /// let events = run_turn(Status);
+    /// let updates: Vec<_> = events.iter().filter_map(|event| match event {
+    ///     ThreadStreamEvent::ThreadItemUpdated { update, .. } => Some(update.type_name()),
+    ///     _ => None,
+    /// }).collect();
+    /// assert_eq!(updates, [
+    ///     "assistant_message.content_part.added",
+    ///     "assistant_message.content_part.text_delta",
+    ///     "assistant_message.content_part.text_delta",
+    ///     "assistant_message.content_part.done",
+    /// ]);
+    /// ```
     pub async fn assistant_message(&self) -> Result<TextStream, ResponderError> {
         let item = self.new_item(
             IdKind::Message,
@@ -424,6 +542,60 @@ impl TurnContext {
     /// Starts a streamed widget: the first state goes out as
     /// `thread.item.added`; each [`WidgetStream::update`] sends only the
     /// differences (PROTOCOL.md §8.6); [`WidgetStream::finish`] stores it.
+    ///
+    /// ```
+    /// use chatkit_actors::protocol::{ThreadItem, ThreadStreamEvent};
+    /// use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+    /// use chatkit_actors::widgets::{Card, Text, Title};
+    /// # use std::sync::Arc;
+    /// # use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+    /// # fn run_turn(responder: impl Responder) -> Vec<ThreadStreamEvent> {
+    /// #     actix_rt::System::new().block_on(async {
+    /// #         let dir = tempfile::tempdir().unwrap();
+    /// #         let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+    /// #         config.responder = Arc::new(responder);
+    /// #         let engine = Engine::start(config).unwrap();
+    /// #         let body = br#"{"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+    /// #         let ctx = RequestContext::new("user-42");
+    /// #         let EngineResponse::Stream(events) = engine.process(body, &ctx).await.unwrap() else { unreachable!() };
+    /// #         let events = futures_util::StreamExt::collect(events).await;
+    /// #         engine.shutdown().await;
+    /// #         events
+    /// #     })
+    /// # }
+    ///
+    /// fn forecast(text: &str, streaming: bool) -> Card {
+    ///     Card::new()
+    ///         .child(Title::new("Forecast"))
+    ///         .child(Text::new(text).id("body").streaming(streaming))
+    /// }
+    ///
+    /// struct Weather;
+    /// impl Responder for Weather {
+    ///     fn respond(&self, turn: TurnContext, _input: Option<ThreadItem>) -> BoxFuture<'static, Result<(), ResponderError>> {
+    ///         Box::pin(async move {
+    ///             let mut widget = turn.stream_widget(forecast("", true), None).await?;
+    ///             widget.update(forecast("Sunny", true)).await?; // a text delta
+    ///             widget.update(forecast("Sunny, 21 °C", true)).await?; // another
+    ///             widget.update(forecast("Sunny, 21 °C", false)).await?; // the whole root
+    ///             widget.set_copy_text(Some("Sunny, 21 °C".into()));
+    ///             widget.finish().await.map(drop)
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// // One `threads.create` through an Engine, as in the `TurnContext` example.
+    /// let events = run_turn(Weather);
+    /// let updates: Vec<_> = events.iter().filter_map(|event| match event {
+    ///     ThreadStreamEvent::ThreadItemUpdated { update, .. } => Some(update.type_name()),
+    ///     _ => None,
+    /// }).collect();
+    /// assert_eq!(updates, [
+    ///     "widget.streaming_text.value_delta",
+    ///     "widget.streaming_text.value_delta",
+    ///     "widget.root.updated",
+    /// ]);
+    /// ```
     pub async fn stream_widget(
         &self,
         first: impl Into<WidgetRoot>,
@@ -495,6 +667,60 @@ impl TurnContext {
     }
 
     /// Starts a custom workflow (`added` with no tasks).
+    ///
+    /// ```
+    /// use chatkit_actors::protocol::{
+    ///     ItemKind, Task, TaskKind, TaskStatusIndicator, ThreadItem, ThreadStreamEvent, WorkflowSummary,
+    /// };
+    /// use chatkit_actors::responder::{BoxFuture, Responder, ResponderError, TurnContext};
+    /// # use std::sync::Arc;
+    /// # use chatkit_actors::{Engine, EngineConfig, EngineResponse, RequestContext};
+    /// # fn run_turn(responder: impl Responder) -> Vec<ThreadStreamEvent> {
+    /// #     actix_rt::System::new().block_on(async {
+    /// #         let dir = tempfile::tempdir().unwrap();
+    /// #         let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+    /// #         config.responder = Arc::new(responder);
+    /// #         let engine = Engine::start(config).unwrap();
+    /// #         let body = br#"{"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}"#;
+    /// #         let ctx = RequestContext::new("user-42");
+    /// #         let EngineResponse::Stream(events) = engine.process(body, &ctx).await.unwrap() else { unreachable!() };
+    /// #         let events = futures_util::StreamExt::collect(events).await;
+    /// #         engine.shutdown().await;
+    /// #         events
+    /// #     })
+    /// # }
+    ///
+    /// fn step(status_indicator: TaskStatusIndicator, title: &str) -> Task {
+    ///     let kind = TaskKind::Custom { title: Some(title.into()), icon: None, content: None };
+    ///     Task { status_indicator, kind }
+    /// }
+    ///
+    /// struct Lookup;
+    /// impl Responder for Lookup {
+    ///     fn respond(&self, turn: TurnContext, _input: Option<ThreadItem>) -> BoxFuture<'static, Result<(), ResponderError>> {
+    ///         Box::pin(async move {
+    ///             let mut workflow = turn.workflow(true).await?;
+    ///             let search = workflow.add_task(step(TaskStatusIndicator::Loading, "Searching orders")).await?;
+    ///             workflow.update_task(search, step(TaskStatusIndicator::Complete, "Found 2 orders")).await?;
+    ///             let summary = WorkflowSummary::Custom { title: "Checked your orders".into(), icon: None };
+    ///             workflow.finish(Some(summary)).await?; // stored, collapsed
+    ///             turn.message("Both orders ship tomorrow.").await.map(drop)
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// // One `threads.create` through an Engine, as in the `TurnContext` example.
+    /// let events = run_turn(Lookup);
+    /// let workflow = events.iter().find_map(|event| match event {
+    ///     ThreadStreamEvent::ThreadItemDone { item } => match &item.kind {
+    ///         ItemKind::Workflow(w) => Some(&w.workflow),
+    ///         _ => None,
+    ///     },
+    ///     _ => None,
+    /// }).unwrap();
+    /// assert_eq!(workflow.tasks, [step(TaskStatusIndicator::Complete, "Found 2 orders")]);
+    /// assert!(!workflow.expanded);
+    /// ```
     pub async fn workflow(&self, expanded: bool) -> Result<WorkflowStream, ResponderError> {
         let workflow = Workflow {
             kind: WorkflowType::Custom,

@@ -67,6 +67,36 @@ impl std::fmt::Debug for Tool {
 }
 
 /// The tools offered to the model, in registration order. Cheap to clone.
+///
+/// Build them once and put them in
+/// [`EngineConfig::tools`](crate::EngineConfig::tools); real models are
+/// offered them in every call (the echo model ignores them).
+///
+/// ```
+/// use chatkit_actors::EngineConfig;
+/// use chatkit_actors::tools::{ToolContext, ToolKind, Tools};
+/// use serde_json::json;
+///
+/// let city = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+/// let tools = Tools::new()
+///     .server("get_weather", "Weather for a city.", city, |args, _ctx| async move {
+///         let city = args["city"].as_str().ok_or("city is missing")?; // the model sees `Error: …`
+///         Ok(format!("Sunny in {city}"))
+///     })
+///     .client("pick_color", "Ask the user to pick a color.", json!({"type": "object", "properties": {}}));
+/// let names: Vec<_> = tools.specs().into_iter().map(|spec| spec.name).collect();
+/// assert_eq!(names, ["get_weather", "pick_color"]);
+///
+/// // A server tool's handler can be tried on its own, without a model.
+/// let ToolKind::Server(handler) = &tools.get("get_weather").unwrap().kind else { unreachable!() };
+/// let ctx = ToolContext { thread_id: "thr_1".into(), user_id: "user-42".into() };
+/// let output = actix_rt::System::new().block_on(handler(json!({"city": "Paris"}), ctx));
+/// assert_eq!(output.as_deref(), Ok("Sunny in Paris"));
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut config = EngineConfig::new(dir.path().join("chat.sqlite3"));
+/// config.tools = tools;
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Tools {
     tools: Arc<IndexMap<String, Tool>>,

@@ -431,3 +431,53 @@ async fn on_cancelled_decides_what_a_cancelled_turn_leaves() {
     );
     engine.shutdown().await;
 }
+
+/// Transcribes by describing the audio it got.
+struct Scribe;
+
+impl Responder for Scribe {
+    fn respond(
+        &self,
+        turn: TurnContext,
+        _input: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<(), ResponderError>> {
+        Box::pin(async move { turn.message("hi").await.map(|_| ()) })
+    }
+
+    fn transcribe(
+        &self,
+        _scope: chatkit_actors::responder::RequestScope,
+        audio: chatkit_actors::responder::AudioInput,
+    ) -> BoxFuture<'static, Result<String, ResponderError>> {
+        Box::pin(async move {
+            Ok(format!(
+                "{} bytes of {} ({})",
+                audio.data.len(),
+                audio.media_type,
+                audio.mime_type
+            ))
+        })
+    }
+}
+
+#[actix_rt::test]
+async fn transcription_goes_through_the_responder_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.responder = Arc::new(Scribe);
+    let engine = Engine::start(config).unwrap();
+    // The reference's decoder skips characters outside the alphabet.
+    let body = json!({"type": "input.transcribe", "params": {"audio_base64": "GkXf o2Zh\na2U=", "mime_type": "audio/webm;codecs=opus"}});
+    let EngineResponse::Json(reply) = engine
+        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        String::from_utf8(reply).unwrap(),
+        r#"{"text":"8 bytes of audio/webm (audio/webm;codecs=opus)"}"#
+    );
+    engine.shutdown().await;
+}

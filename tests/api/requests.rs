@@ -239,7 +239,6 @@ async fn not_yet_supported_types_are_refused_by_name() {
     let bodies = [
         json!({"type": "attachments.create", "params": {"name": "a.pdf", "size": 1, "mime_type": "application/pdf"}}),
         json!({"type": "attachments.delete", "params": {"attachment_id": "atc_1"}}),
-        json!({"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"}}),
     ];
     for body in bodies {
         let reply = app.post(&body).await;
@@ -254,6 +253,20 @@ async fn not_yet_supported_types_are_refused_by_name() {
             "{message}"
         );
     }
+}
+
+#[actix_web::test]
+async fn transcription_without_a_hook_is_a_501_and_bad_audio_a_400() {
+    let app = spawn_app().await;
+    let reply = app
+        .post(&json!({"type": "input.transcribe", "params": {"audio_base64": "GkXfo2Zha2U=", "mime_type": "audio/webm;codecs=opus"}}))
+        .await;
+    assert_eq!(reply.status, 501, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_implemented");
+    let reply = app
+        .post(&json!({"type": "input.transcribe", "params": {"audio_base64": "abc", "mime_type": "audio/webm"}}))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
 }
 
 #[actix_web::test]

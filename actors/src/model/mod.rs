@@ -30,7 +30,31 @@ use serde_json::Value;
 /// The OpenAI API root, used when no base URL is configured.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// Which model answers, and how to reach it.
+/// Which model answers, and how to reach it; goes in
+/// [`EngineConfig::model`](crate::EngineConfig::model).
+///
+/// ```
+/// use std::time::Duration;
+/// use chatkit_actors::model::{ModelConfig, ProviderSettings};
+///
+/// // What the server does: the Responses API when a key is set, else echo.
+/// fn pick(api_key: Option<String>) -> ModelConfig {
+///     match api_key {
+///         Some(key) => ModelConfig::Responses(ProviderSettings {
+///             api_key: Some(key),
+///             instructions: Some("You are a helpful assistant.".into()),
+///             ..ProviderSettings::new("gpt-4.1-mini")
+///         }),
+///         None => ModelConfig::echo(Duration::from_millis(30)),
+///     }
+/// }
+///
+/// let offline = pick(None);
+/// assert!(offline.is_offline());
+/// assert_eq!(offline.describe(), "echo (offline, 30 ms between deltas)");
+/// let openai = pick(Some("sk-test".into()));
+/// assert_eq!(openai.describe(), "responses: gpt-4.1-mini at https://api.openai.com/v1");
+/// ```
 #[derive(Clone, Debug)]
 pub enum ModelConfig {
     /// The built-in offline model: quotes the user's last message back.
@@ -71,7 +95,30 @@ impl ModelConfig {
     }
 }
 
-/// How to call a real provider.
+/// How to call a real provider. [`ProviderSettings::new`] gives the
+/// defaults for a model at the OpenAI API; change the public fields for
+/// another service, then wrap them in [`ModelConfig::Responses`] or
+/// [`ModelConfig::Chat`].
+///
+/// ```
+/// use std::time::Duration;
+/// use chatkit_actors::model::{ModelConfig, ProviderSettings};
+/// use serde_json::json;
+///
+/// // Chat Completions through a LiteLLM proxy.
+/// let mut settings = ProviderSettings::new("your-model-alias");
+/// settings.base_url = "http://127.0.0.1:4000/v1/".into();
+/// settings.api_key = Some("sk-your-litellm-key".into());
+/// settings.temperature = Some(0.2);
+/// settings.extra_body.insert("user".into(), json!("support-bot")); // merged into each request
+/// settings.extra_headers.push(("X-Team".into(), "support".into()));
+/// settings.read_timeout = Duration::from_secs(300); // longest silence, not total time
+///
+/// assert_eq!(settings.url("chat/completions"), "http://127.0.0.1:4000/v1/chat/completions");
+/// assert!(!format!("{settings:?}").contains("sk-your-litellm-key")); // Debug redacts the key
+/// let model = ModelConfig::Chat(settings);
+/// assert_eq!(model.describe(), "chat completions: your-model-alias at http://127.0.0.1:4000/v1/");
+/// ```
 #[derive(Clone)]
 pub struct ProviderSettings {
     /// API root including the version path (`https://api.openai.com/v1`);
