@@ -54,6 +54,9 @@ pub const ECHO_MAX_CACHED_TOKENS: usize = 100_000;
 /// cut off rather than slowing the model stream.
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
+/// How long shutdown waits for running turns to be cancelled and stored.
+pub const SHUTDOWN_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Page size when a listing gives none (or 0), as in the reference.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 
@@ -605,7 +608,15 @@ impl Engine {
     /// and the cancellation note are stored), refuses new work, and closes
     /// the store after its last write.
     pub async fn shutdown(&self) {
-        let _ = self.inner.registry.send(ShutdownThreads).await;
+        // Cancelling stores partial answers; it should take milliseconds,
+        // but a stuck application hook must not keep the process alive.
+        let cancel = self.inner.registry.send(ShutdownThreads);
+        if tokio::time::timeout(SHUTDOWN_CANCEL_TIMEOUT, cancel)
+            .await
+            .is_err()
+        {
+            tracing::warn!("cancelling the running turns took too long; closing the store anyway");
+        }
         self.inner.store.writer.shutdown().await;
     }
 

@@ -99,6 +99,16 @@ impl Handler<Route> for Registry {
             msg.command.refuse(EngineError::ShuttingDown);
             return;
         }
+        // An actor that died (a panic in application code) is replaced
+        // rather than left to swallow every later command.
+        if self
+            .threads
+            .get(&msg.key)
+            .is_some_and(|e| !e.addr.connected())
+        {
+            tracing::warn!(thread_id = %msg.key.thread, "thread actor died; starting a new one");
+            self.threads.remove(&msg.key);
+        }
         let deps = &self.deps;
         let entry = self
             .threads

@@ -481,3 +481,181 @@ async fn transcription_goes_through_the_responder_hook() {
     );
     engine.shutdown().await;
 }
+
+/// Misbehaves in the ways application code can.
+struct Unruly;
+
+impl Responder for Unruly {
+    fn respond(
+        &self,
+        turn: TurnContext,
+        input: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<(), ResponderError>> {
+        Box::pin(async move {
+            let text =
+                chatkit_actors::model::echo::last_user_text(&input.into_iter().collect::<Vec<_>>());
+            match text.as_str() {
+                "give up" => {
+                    let mut m = turn.assistant_message().await?;
+                    m.delta("half an answer").await?;
+                    Err(ResponderError::Cancelled)
+                }
+                "panic" => panic!("boom"),
+                "unfinished" => {
+                    let mut m = turn.assistant_message().await?;
+                    m.delta("left open").await?;
+                    Ok(())
+                }
+                "hide" => {
+                    let hidden = turn.hidden_context(json!("secret")).await?;
+                    turn.emit(ThreadStreamEvent::ThreadItemRemoved { item_id: hidden.id })
+                        .await?;
+                    turn.message("done").await.map(|_| ())
+                }
+                _ => turn.message("ok").await.map(|_| ()),
+            }
+        })
+    }
+
+    fn sync_action(
+        &self,
+        _scope: chatkit_actors::responder::RequestScope,
+        _action: chatkit_actors::protocol::Action,
+        _sender: Option<ThreadItem>,
+    ) -> BoxFuture<'static, Result<Option<ThreadItem>, ResponderError>> {
+        Box::pin(async { panic!("sync boom") })
+    }
+}
+
+fn add(thread: &str, text: &str) -> Value {
+    json!({"type": "threads.add_user_message", "params": {"thread_id": thread, "input": {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}}})
+}
+
+async fn visible_texts(engine: &Engine, thread: &str) -> Vec<String> {
+    let body = json!({"type": "items.list", "params": {"thread_id": thread, "order": "asc", "limit": 100}});
+    let EngineResponse::Json(page) = engine
+        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let page: Value = serde_json::from_slice(&page).unwrap();
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["content"][0]["text"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[actix_rt::test]
+async fn misbehaving_responders_never_leave_a_turn_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.responder = Arc::new(Unruly);
+    let engine = Engine::start(config).unwrap();
+    let events = stream(&engine, create("hello")).await;
+    let thread = events[0]["thread"]["id"].as_str().unwrap().to_owned();
+
+    // Giving up mid-answer ends the stream; the text shown is kept.
+    let events = tokio::time::timeout(
+        Duration::from_secs(5),
+        stream(&engine, add(&thread, "give up")),
+    )
+    .await
+    .expect("the stream ends");
+    assert_eq!(
+        events.last().unwrap()["type"],
+        "thread.item.done",
+        "{events:?}"
+    );
+    // A panic ends the stream with the generic error.
+    let events = tokio::time::timeout(
+        Duration::from_secs(5),
+        stream(&engine, add(&thread, "panic")),
+    )
+    .await
+    .expect("the stream ends");
+    assert_eq!(
+        *events.last().unwrap(),
+        json!({"type": "error", "code": "stream.error", "allow_retry": true})
+    );
+    // Returning with a message left open keeps it (finished).
+    let events = stream(&engine, add(&thread, "unfinished")).await;
+    assert_eq!(events.last().unwrap()["type"], "thread.item.done");
+    // Removing a hidden item says nothing to the client.
+    let events = stream(&engine, add(&thread, "hide")).await;
+    assert!(
+        events.iter().all(|e| e["type"] != "thread.item.removed"),
+        "{events:?}"
+    );
+    // A panicking sync action is a 500, and the thread goes on.
+    let body = json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread, "action": {"type": "x"}}});
+    let err = match engine
+        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
+        .await
+    {
+        Err(e) => e,
+        Ok(_) => panic!("a panicking sync action succeeded"),
+    };
+    assert_eq!(err.status(), 500);
+    let events = stream(&engine, add(&thread, "still there?")).await;
+    assert_eq!(events.last().unwrap()["item"]["content"][0]["text"], "ok");
+
+    assert_eq!(
+        visible_texts(&engine, &thread).await,
+        [
+            "hello",
+            "ok",
+            "give up",
+            "half an answer",
+            "panic",
+            "unfinished",
+            "left open",
+            "hide",
+            "done",
+            "still there?",
+            "ok"
+        ]
+    );
+    engine.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_queued_message_whose_client_left_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.model = chatkit_actors::model::ModelConfig::echo(Duration::from_millis(50));
+    let engine = Engine::start(config).unwrap();
+    let events = stream(&engine, create("first")).await;
+    let thread = events[0]["thread"]["id"].as_str().unwrap().to_owned();
+    // A slow turn runs; a second message queues behind it, and its client
+    // gives up before its turn starts.
+    let EngineResponse::Stream(mut running) = engine
+        .process(
+            add(&thread, "a b c d e f").to_string().as_bytes(),
+            &RequestContext::new("u"),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let queued = tokio::time::timeout(
+        Duration::from_millis(100),
+        engine.process(
+            add(&thread, "never acknowledged").to_string().as_bytes(),
+            &RequestContext::new("u"),
+        ),
+    )
+    .await;
+    assert!(queued.is_err(), "the queued request waits for its turn");
+    collect(&mut running).await;
+    let texts = visible_texts(&engine, &thread).await;
+    assert!(
+        !texts.iter().any(|t| t == "never acknowledged"),
+        "{texts:?}"
+    );
+    engine.shutdown().await;
+}

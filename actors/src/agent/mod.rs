@@ -21,6 +21,8 @@ mod provider;
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use crate::engine::RequestContext;
 use crate::ids::UserId;
 use crate::model::ModelConfig;
@@ -148,12 +150,28 @@ impl Actor for AgentActor {
         };
         let turn = params.turn;
         let finished = params.finished.clone();
-        let answer = run(params);
+        // A panic in application code (a responder, a tool handler) must
+        // not leave the turn open forever: it ends the turn with an error.
+        let answer = std::panic::AssertUnwindSafe(run(params)).catch_unwind();
         ctx.spawn(answer.into_actor(self).map(move |result, _act, ctx| {
-            match result {
-                Ok(result) => finished.do_send(AgentFinished { turn, result }),
-                Err(Halt::TurnGone) => {}
-            }
+            // Always report the end: a turn the ThreadActor already ended
+            // (cancelled, replaced) ignores it; a live one must end now.
+            let result = match result {
+                Ok(Ok(result)) => result,
+                Ok(Err(Halt::TurnGone)) => Err(ResponderError::Cancelled),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    tracing::error!(turn, panic = %what, "the responder panicked");
+                    Err(ResponderError::Other(format!(
+                        "the responder panicked: {what}"
+                    )))
+                }
+            };
+            finished.do_send(AgentFinished { turn, result });
             ctx.stop();
         }));
     }

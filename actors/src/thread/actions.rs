@@ -7,6 +7,7 @@
 //! 400, a structured input that is not pending a 409.
 
 use actix::prelude::*;
+use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -159,9 +160,11 @@ impl ThreadActor {
         let fut = async move {
             let sender = load_sender(&reads, &user, &thread, item_id).await?;
             let sender_seq = sender.as_ref().map(|(seq, _)| *seq);
-            let updated = responder
-                .sync_action(scope, action, sender.map(|(_, item)| item))
+            let hook = responder.sync_action(scope, action, sender.map(|(_, item)| item));
+            let updated = std::panic::AssertUnwindSafe(hook)
+                .catch_unwind()
                 .await
+                .map_err(|_| EngineError::Internal("the sync action panicked".to_owned()))?
                 .map_err(sync_error)?;
             let Some(mut item) = updated else {
                 return Ok(None);
@@ -180,7 +183,9 @@ impl ThreadActor {
                 .await?;
             Ok(Some((seq, item)))
         };
-        ctx.wait(fut.into_actor(self).map(
+        // Spawned, not awaited by the actor: a slow sync action holds later
+        // commands (busy) but not cancellation or shutdown.
+        ctx.spawn(fut.into_actor(self).map(
             move |res: Result<Option<(i64, ThreadItem)>, EngineError>, act, ctx| {
                 act.busy = false;
                 let res = res.map(|stored| {

@@ -95,6 +95,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the requester has gone away (its reply can no longer be
+    /// delivered): such a command is dropped rather than run, so a message
+    /// the client never saw acknowledged is not stored.
+    pub fn is_abandoned(&self) -> bool {
+        match self {
+            Command::Create { reply, .. }
+            | Command::UserMessage { reply, .. }
+            | Command::Retry { reply, .. }
+            | Command::ClientToolOutput { reply, .. }
+            | Command::CustomAction { reply, .. }
+            | Command::StructuredInput { reply, .. } => reply.is_closed(),
+            Command::SyncAction { reply, .. } => reply.is_closed(),
+            Command::Rename { reply, .. } => reply.is_closed(),
+            Command::Delete { reply } => reply.is_closed(),
+        }
+    }
+
     /// Answers the command with an error without running it.
     pub fn refuse(self, error: EngineError) {
         // A closed reply channel means the requester left: nothing to tell.

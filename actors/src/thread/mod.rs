@@ -195,6 +195,10 @@ impl ThreadActor {
             let Some((cmd, request)) = self.queue.pop_front() else {
                 break;
             };
+            if cmd.is_abandoned() {
+                debug!(parent: &self.span, "dropping a command whose requester left");
+                continue;
+            }
             match &self.state {
                 State::Loading => {
                     self.queue.push_front((cmd, request));

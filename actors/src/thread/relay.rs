@@ -10,6 +10,7 @@ use crate::agent::{AgentEmitted, AgentFinished, AgentOutput, TurnGone, TurnId};
 use crate::protocol::{
     ItemKind, Page, ThreadItem, ThreadItemUpdate, ThreadMetadata, ThreadStreamEvent,
 };
+use crate::responder::ResponderError;
 use crate::rows;
 use crate::store::WriteOp;
 
@@ -59,13 +60,28 @@ impl ThreadActor {
                     .as_ref()
                     .and_then(|t| t.pending.get(&item.id))
                     .map(|p| p.seq);
-                let seq = pending.unwrap_or_else(|| self.take_seq());
+                let cached = self
+                    .loaded_ref()
+                    .items
+                    .iter()
+                    .find(|(_, i)| i.id == item.id)
+                    .map(|(seq, _)| seq);
+                let known = pending.or(cached);
+                let seq = known.unwrap_or_else(|| self.take_seq());
+                // A replaced item that is neither pending nor cached is an
+                // older one: the store keeps its position (an upsert), and
+                // the cache must not put it at the end.
+                let is_replace = matches!(
+                    output,
+                    AgentOutput::Event(ThreadStreamEvent::ThreadItemReplaced { .. })
+                );
+                let cache_at = (known.is_some() || !is_replace).then_some(seq);
                 (
                     vec![WriteOp::UpsertItem {
                         user_id,
                         item: rows::item_row(item, seq),
                     }],
-                    Some(seq),
+                    cache_at,
                 )
             }
             AgentOutput::Event(ThreadStreamEvent::ThreadItemRemoved { item_id }) => {
@@ -91,15 +107,27 @@ impl ThreadActor {
         seq: Option<i64>,
         ctx: &mut Context<Self>,
     ) {
+        // An update or removal may name a hidden item stored earlier.
+        let names_hidden_stored = match &event {
+            ThreadStreamEvent::ThreadItemUpdated { item_id, .. }
+            | ThreadStreamEvent::ThreadItemRemoved { item_id } => self
+                .loaded_ref()
+                .items
+                .iter()
+                .any(|(_, i)| &i.id == item_id && i.is_hidden()),
+            _ => false,
+        };
         let Some(turn) = self.turn.as_mut() else {
             return;
         };
-        let visible = is_visible(turn, &event);
+        let visible = !names_hidden_stored && is_visible(turn, &event);
         match &event {
             ThreadStreamEvent::ThreadItemDone { item }
             | ThreadStreamEvent::ThreadItemReplaced { item } => {
                 turn.pending.shift_remove(&item.id);
-                self.cache_put(seq.unwrap_or_default(), item.clone());
+                if let Some(seq) = seq {
+                    self.cache_put(seq, item.clone());
+                }
             }
             ThreadStreamEvent::ThreadItemRemoved { item_id } => {
                 turn.pending.shift_remove(item_id);
@@ -180,7 +208,17 @@ impl Handler<AgentEmitted> for ThreadActor {
         if !live {
             return AtomicResponse::new(Box::pin(actix::fut::ready(Err(TurnGone))));
         }
-        let (ops, seq) = self.prepare_output(&msg.output);
+        // Items a responder emits belong to this thread, whatever it wrote.
+        let mut output = msg.output;
+        if let AgentOutput::Event(
+            ThreadStreamEvent::ThreadItemAdded { item }
+            | ThreadStreamEvent::ThreadItemDone { item }
+            | ThreadStreamEvent::ThreadItemReplaced { item },
+        ) = &mut output
+        {
+            item.thread_id = self.key.thread.clone();
+        }
+        let (ops, seq) = self.prepare_output(&output);
         let writer = self.deps.store.writer.clone();
         let turn_id = msg.turn;
         let fut = async move {
@@ -203,7 +241,7 @@ impl Handler<AgentEmitted> for ThreadActor {
                 act.fail_turn(turn_id, ctx);
                 return Err(TurnGone);
             }
-            if let AgentOutput::Event(event) = msg.output {
+            if let AgentOutput::Event(event) = output {
                 act.after_persisted(turn_id, event, seq, ctx);
             }
             act.report_thread_change(turn_id, ctx);
@@ -224,57 +262,55 @@ impl Handler<AgentFinished> for ThreadActor {
             return;
         };
         turn.agent = None;
-        match msg.result {
-            Ok(()) => self.finish_turn(msg.turn, ctx),
+        // The responder ended. Whatever it left unfinished that has text
+        // is kept (the client saw it), as after a failure or a cancel.
+        let error_event = match &msg.result {
+            Ok(()) | Err(ResponderError::Cancelled) => None,
             Err(e) => {
-                warn!(parent: &turn.span, error = %e, "the model failed");
-                // Keep partial answers: store non-empty pending assistant
-                // messages as done, then report the error.
-                let user = self.key.user.0.clone();
-                let partial: Vec<(i64, ThreadItem)> = std::mem::take(&mut turn.pending)
-                    .into_values()
-                    .filter(|p| is_non_empty_assistant_message(&p.item))
-                    .map(|p| (p.seq, p.item))
-                    .collect();
-                let ops: Vec<WriteOp> = partial
-                    .iter()
-                    .map(|(seq, item)| WriteOp::UpsertItem {
-                        user_id: user.clone(),
-                        item: rows::item_row(item, *seq),
-                    })
-                    .collect();
-                let writer = self.deps.store.writer.clone();
-                let turn_id = msg.turn;
-                let error_event = e.to_error_event();
-                ctx.wait(
-                    async move {
-                        if ops.is_empty() {
-                            Ok(())
-                        } else {
-                            writer.write(ops).await
-                        }
-                    }
-                    .into_actor(self)
-                    .map(move |res, act, ctx| {
-                        if res.is_ok() {
-                            for (seq, item) in partial {
-                                act.cache_put(seq, item.clone());
-                                act.forward(
-                                    turn_id,
-                                    ThreadStreamEvent::ThreadItemDone { item },
-                                    ctx,
-                                );
-                            }
-                        }
-                        // The detail was logged above; clients get a
-                        // short safe message (or none) and whether a retry
-                        // makes sense (MODEL_STREAMING.md §7.3).
-                        act.forward(turn_id, ThreadStreamEvent::Error(error_event), ctx);
-                        act.finish_turn(turn_id, ctx);
-                    }),
-                );
+                warn!(parent: &turn.span, error = %e, "the turn failed");
+                Some(e.to_error_event())
             }
-        }
+        };
+        let user = self.key.user.0.clone();
+        let partial: Vec<(i64, ThreadItem)> = std::mem::take(&mut turn.pending)
+            .into_values()
+            .filter(|p| is_non_empty_assistant_message(&p.item))
+            .map(|p| (p.seq, p.item))
+            .collect();
+        let ops: Vec<WriteOp> = partial
+            .iter()
+            .map(|(seq, item)| WriteOp::UpsertItem {
+                user_id: user.clone(),
+                item: rows::item_row(item, *seq),
+            })
+            .collect();
+        let writer = self.deps.store.writer.clone();
+        let turn_id = msg.turn;
+        ctx.wait(
+            async move {
+                if ops.is_empty() {
+                    Ok(())
+                } else {
+                    writer.write(ops).await
+                }
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                if res.is_ok() {
+                    for (seq, item) in partial {
+                        act.cache_put(seq, item.clone());
+                        act.forward(turn_id, ThreadStreamEvent::ThreadItemDone { item }, ctx);
+                    }
+                }
+                // The detail was logged above; clients get a short safe
+                // message (or none) and whether a retry makes sense
+                // (MODEL_STREAMING.md §7.3).
+                if let Some(error) = error_event {
+                    act.forward(turn_id, ThreadStreamEvent::Error(error), ctx);
+                }
+                act.finish_turn(turn_id, ctx);
+            }),
+        );
     }
 }
 

@@ -57,6 +57,19 @@ impl ThreadActor {
     /// Sets the title unless the thread got one meanwhile (renamed) or is
     /// gone; announces it on a running turn's stream, or just saves it.
     fn apply_title(&mut self, title: String, ctx: &mut Context<Self>) {
+        // A write outside a turn (a rename, a delete) is in flight, or a
+        // delete is queued: decide once it is done, so a title can neither
+        // race a rename nor bring a deleted thread back.
+        let delete_queued = self
+            .queue
+            .iter()
+            .any(|(c, _)| matches!(c, super::Command::Delete { .. }));
+        if self.busy || delete_queued {
+            ctx.run_later(std::time::Duration::from_millis(50), move |act, ctx| {
+                act.apply_title(title, ctx)
+            });
+            return;
+        }
         let State::Ready(loaded) = &mut self.state else {
             return;
         };

@@ -305,10 +305,13 @@ impl ThreadActor {
         prelude: Vec<ThreadStreamEvent>,
         ctx: &mut Context<Self>,
     ) {
-        let mut stream_options = self
-            .deps
-            .responder
-            .stream_options(&self.loaded_ref().meta, &self.request);
+        let responder = self.deps.responder.clone();
+        let (meta, request) = (&self.loaded_ref().meta, &self.request);
+        // Application code must not take the thread down with a panic.
+        let mut stream_options = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            responder.stream_options(meta, request)
+        }))
+        .unwrap_or(crate::protocol::StreamOptions { allow_cancel: true });
         stream_options.allow_cancel &= self.deps.allow_cancel;
         self.forward(
             turn_id,
@@ -416,10 +419,12 @@ impl ThreadActor {
         // The responder decides what a cancelled turn leaves behind; by
         // default the reference's cleanup (§10.6).
         let items: Vec<ThreadItem> = pending.iter().map(|(_, i)| i.clone()).collect();
-        let to_store = self
-            .deps
-            .responder
-            .on_cancelled(&self.loaded_ref().meta, items);
+        let responder = self.deps.responder.clone();
+        let meta = self.loaded_ref().meta.clone();
+        let to_store = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            responder.on_cancelled(&meta, items.clone())
+        }))
+        .unwrap_or_else(|_| crate::responder::default_cancel_cleanup(&meta, items));
         let mut keep = Vec::with_capacity(to_store.len());
         for mut item in to_store {
             item.thread_id = self.key.thread.clone();
