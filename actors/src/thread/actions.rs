@@ -31,9 +31,11 @@ async fn load_item(
     thread: &str,
     id: &ItemId,
 ) -> Result<(i64, ThreadItem), EngineError> {
+    // Hidden items do not exist for clients.
     let row = reads
         .load_item(user, thread, id.as_str())
         .await?
+        .filter(|row| !row.hidden)
         .ok_or(EngineError::NotFound("item"))?;
     Ok((row.seq, rows::item_from_row(&row)?))
 }

@@ -167,7 +167,11 @@ impl ThreadActor {
         let max_tokens = self.deps.max_cached_tokens;
         self.busy = true;
         let fut = async move {
-            let Some(row) = reads.load_item(&user, &thread, item_id.as_str()).await? else {
+            let Some(row) = reads
+                .load_item(&user, &thread, item_id.as_str())
+                .await?
+                .filter(|row| !row.hidden)
+            else {
                 return Err(EngineError::NotFound("item"));
             };
             if row.item_type != "user_message" {
