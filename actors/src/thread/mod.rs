@@ -82,6 +82,9 @@ enum State {
     Ready(Box<Loaded>),
     /// No such thread for this user (or it was deleted).
     Missing,
+    /// Loading failed (a store error): refuse with a 500 and retire, so
+    /// the next request tries again.
+    Failed,
 }
 
 /// One thread's actor. See the module documentation.
@@ -181,7 +184,7 @@ impl ThreadActor {
                                     "loading the thread failed: {e}"
                                 )));
                             }
-                            act.state = State::Missing;
+                            act.state = State::Failed;
                         }
                     }
                     act.pump(ctx);
@@ -205,6 +208,9 @@ impl ThreadActor {
                     return;
                 }
                 State::Missing => cmd.refuse(EngineError::NotFound("thread")),
+                State::Failed => cmd.refuse(EngineError::Internal(
+                    "loading the thread failed".to_owned(),
+                )),
                 State::Ready(_) => {
                     self.request = request;
                     self.run(cmd, ctx)
@@ -222,7 +228,7 @@ impl ThreadActor {
         }
         // A missing thread has nothing to keep: retire at once.
         let after = match self.state {
-            State::Missing => Duration::ZERO,
+            State::Missing | State::Failed => Duration::ZERO,
             _ => self.deps.idle_timeout,
         };
         self.idle_timer = Some(ctx.run_later(after, |act, _ctx| {
