@@ -77,6 +77,15 @@ impl HistoryCache {
         }
     }
 
+    /// Drops every item after sequence number `seq`.
+    pub(super) fn retain_up_to(&mut self, seq: i64) {
+        while self.items.back().is_some_and(|(s, _, _)| *s > seq) {
+            if let Some((_, _, t)) = self.items.pop_back() {
+                self.tokens -= t;
+            }
+        }
+    }
+
     /// The items, oldest first, with their sequence numbers.
     pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = (i64, &ThreadItem)> {
         self.items.iter().map(|(s, i, _)| (*s, i))
@@ -126,6 +135,8 @@ mod tests {
         assert_eq!(cache.iter().map(|(s, _)| s).collect::<Vec<_>>(), [2, 3, 4]);
         cache.remove(&ItemId::from("d"));
         assert_eq!(cache.newest().unwrap().1.id.0, "c");
+        cache.retain_up_to(2);
+        assert_eq!(cache.iter().map(|(s, _)| s).collect::<Vec<_>>(), [2]);
 
         // Tokens: items of ~250 tokens each under a 600-token bound.
         let mut cache =

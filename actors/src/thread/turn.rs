@@ -190,13 +190,25 @@ impl ThreadActor {
                     from_seq: row.seq + 1,
                 }])
                 .await?;
-            let recent = reads.load_recent_items(&user, &thread, limit).await?;
-            let items = recent
-                .iter()
-                .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
-                .collect::<Result<Vec<_>, StoreError>>()?;
             let message = rows::item_from_row(&row)?;
-            Ok((HistoryCache::with_items(limit, max_tokens, items), message))
+            // Refill the cache with what is left. If that read fails, the
+            // cache is pruned instead: the deletion is done either way.
+            let reloaded = async {
+                let recent = reads.load_recent_items(&user, &thread, limit).await?;
+                recent
+                    .iter()
+                    .map(|r| Ok((r.seq, rows::item_from_row(r)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            }
+            .await;
+            let cache = match reloaded {
+                Ok(items) => Some(HistoryCache::with_items(limit, max_tokens, items)),
+                Err(e) => {
+                    warn!(error = %e, "reloading the history after a retry failed; pruning the cache");
+                    None
+                }
+            };
+            Ok((cache, message, row.seq))
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
             act.busy = false;
@@ -205,8 +217,11 @@ impl ThreadActor {
                     let _ = reply.send(Err(e));
                     act.pump(ctx);
                 }
-                Ok((items, message)) => {
-                    act.loaded().items = items;
+                Ok((cache, message, kept_up_to)) => {
+                    match cache {
+                        Some(items) => act.loaded().items = items,
+                        None => act.loaded().items.retain_up_to(kept_up_to),
+                    }
                     let (turn_id, stream) = act.new_turn(ctx);
                     let _ = reply.send(Ok(stream));
                     act.begin_pipeline(turn_id, TurnJob::Respond(Some(message)), ctx);
