@@ -103,16 +103,7 @@ async fn handle(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let user = match req.headers().get(settings.user_header.as_str()) {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::BadUserHeader(settings.user_header.clone()))?
-            .to_owned(),
-        None => settings.default_user.clone(),
-    };
+    let user = user_of(req, settings)?;
     let span = tracing::Span::current();
     span.record("user_id", user.as_str());
     let body = read_body(req, payload, settings.body_limit).await?;
@@ -141,6 +132,21 @@ async fn handle(
             .insert_header(("x-accel-buffering", "no"))
             .body(SseBody::new(events, settings.keep_alive))),
     }
+}
+
+/// The user a request acts for: the user header, or the default user when
+/// it is absent (400 when it is not valid text).
+pub(crate) fn user_of(req: &HttpRequest, settings: &Settings) -> Result<String, ApiError> {
+    Ok(match req.headers().get(settings.user_header.as_str()) {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::BadUserHeader(settings.user_header.clone()))?
+            .to_owned(),
+        None => settings.default_user.clone(),
+    })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (early from

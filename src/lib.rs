@@ -1,7 +1,8 @@
 //! chatkit-server: the HTTP front end of the chatkit-actix engine.
 //!
 //! Thin by design: [`run`] turns `POST /chatkit` bodies into
-//! [`Engine::process`] calls and engine streams into Server-Sent Events.
+//! [`Engine::process`] calls and engine streams into Server-Sent Events,
+//! and serves the attachment upload and preview endpoints ([`uploads`]).
 //! Everything below HTTP lives in the `chatkit-actors` crate.
 #![forbid(unsafe_code)]
 
@@ -10,6 +11,7 @@ pub mod http;
 pub mod settings;
 pub mod sse;
 pub mod telemetry;
+pub mod uploads;
 
 use std::net::TcpListener;
 
@@ -30,10 +32,20 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
     let state = web::Data::new(http::AppState { engine, settings });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
+        let attachments = state.engine.attachments().config();
         App::new()
             .wrap(TracingLogger::<http::ChatKitRootSpan>::new())
             .app_data(state.clone())
             .service(web::resource(path).route(web::post().to(http::chatkit)))
+            .service(
+                web::resource(attachments.upload_path.as_str())
+                    .route(web::post().to(uploads::upload))
+                    .route(web::put().to(uploads::upload)),
+            )
+            .service(
+                web::resource(attachments.preview_path.as_str())
+                    .route(web::get().to(uploads::preview)),
+            )
             .route("/healthz", web::get().to(http::healthz))
     })
     .on_connect(disable_nagle)

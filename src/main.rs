@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use chatkit_actors::attachments::AttachmentConfig;
 use chatkit_actors::model::{DEFAULT_BASE_URL, ModelConfig, ProviderSettings};
 use chatkit_actors::{Engine, EngineConfig};
 use chatkit_server::telemetry::{self, LogFormat};
@@ -85,6 +86,19 @@ struct Cli {
     /// The model that writes titles (e.g. a cheaper one); default: --model-name.
     #[arg(long, env = "CHATKIT_TITLE_MODEL")]
     title_model: Option<String>,
+    /// The model that transcribes dictation (`input.transcribe`) at the
+    /// provider's `audio/transcriptions` endpoint; `off` (or empty) turns
+    /// transcription off. Needs `--model responses` or `chat`.
+    #[arg(
+        long,
+        env = "CHATKIT_TRANSCRIPTION_MODEL",
+        default_value = chatkit_actors::model::transcribe::DEFAULT_TRANSCRIPTION_MODEL
+    )]
+    transcription_model: String,
+    /// Largest dictated audio accepted, in decoded bytes (the request
+    /// body, base64, is a third larger and must fit --body-limit too).
+    #[arg(long, env = "CHATKIT_MAX_AUDIO_BYTES", default_value_t = chatkit_actors::engine::DEFAULT_MAX_AUDIO_BYTES)]
+    max_audio_bytes: usize,
     /// Request header passed to the responder (repeatable).
     #[arg(
         long = "context-header",
@@ -118,6 +132,26 @@ struct Cli {
     /// User assumed when that header is absent.
     #[arg(long, env = "CHATKIT_DEFAULT_USER", default_value = "local-user")]
     default_user: String,
+    /// Directory of attachment bytes (default: `attachments` beside --db).
+    #[arg(long, env = "CHATKIT_ATTACHMENTS_DIR")]
+    attachments_dir: Option<PathBuf>,
+    /// Largest attachment, in bytes.
+    #[arg(long, env = "CHATKIT_ATTACHMENT_MAX_BYTES", default_value_t = chatkit_actors::attachments::DEFAULT_MAX_BYTES)]
+    attachment_max_bytes: u64,
+    /// Accepted attachment MIME types, comma-separated (`image/*`,
+    /// `application/pdf`, `*/*`, …).
+    #[arg(
+        long,
+        env = "CHATKIT_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "image/*,application/pdf,text/*"
+    )]
+    attachment_types: Vec<String>,
+    /// This server's URL as browsers reach it (behind a proxy: the proxy's),
+    /// for attachment upload and preview URLs. Default: from the listen
+    /// address.
+    #[arg(long, env = "CHATKIT_PUBLIC_BASE_URL")]
+    public_base_url: Option<String>,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -208,6 +242,10 @@ async fn main() -> anyhow::Result<()> {
     engine_config.model = model;
     engine_config.titles = cli.titles;
     engine_config.title_model = cli.title_model.clone();
+    engine_config.transcription_model = Some(cli.transcription_model.trim())
+        .filter(|m| !m.is_empty() && !["off", "none"].contains(&m.to_ascii_lowercase().as_str()))
+        .map(str::to_owned);
+    engine_config.max_audio_bytes = cli.max_audio_bytes;
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
     let settings = Settings {
         chatkit_path: cli.path.clone(),
@@ -219,13 +257,40 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
 
+    let listener = TcpListener::bind(&cli.bind).with_context(|| format!("binding {}", cli.bind))?;
+    let mut attachments = match &cli.attachments_dir {
+        Some(dir) => AttachmentConfig::new(dir),
+        None => AttachmentConfig::beside(&cli.db),
+    };
+    attachments.max_bytes = cli.attachment_max_bytes;
+    attachments.allowed_types = cli
+        .attachment_types
+        .iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    attachments.public_base_url = match &cli.public_base_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let mut addr = listener.local_addr()?;
+            if addr.ip().is_unspecified() {
+                warn!(
+                    "listening on {addr}: attachment URLs use 127.0.0.1; set --public-base-url for other clients"
+                );
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let attachments_dir = attachments.dir.clone();
+    engine_config.attachments = attachments;
     let engine = Engine::start(engine_config)
         .with_context(|| format!("opening the database {}", cli.db.display()))?;
-    let listener = TcpListener::bind(&cli.bind).with_context(|| format!("binding {}", cli.bind))?;
     info!(
         addr = %listener.local_addr()?,
         path = %settings.chatkit_path,
         db = %cli.db.display(),
+        attachments = %attachments_dir.display(),
         model = %engine_config_model(&engine),
         "chatkit-server listening"
     );

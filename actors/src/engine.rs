@@ -17,14 +17,16 @@ use actix::prelude::*;
 use futures_util::Stream;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::attachments::{AttachmentConfig, AttachmentStore};
 use crate::error::EngineError;
 use crate::ids::{ThreadId, UserId};
 use crate::model::ModelConfig;
 use crate::model::http::ModelHttp;
+use crate::model::transcribe::Transcriber;
 use crate::protocol::{
-    ChatKitRequest, EmptyResponse, ItemsFeedbackParams, ItemsListParams, Order, Page, Request,
-    SyncCustomActionResponse, ThreadItem, ThreadMetadata, ThreadsListParams, TranscriptionResult,
-    UserMessageInput, UserMessageItem,
+    Attachment, AttachmentKind, ChatKitRequest, EmptyResponse, ItemsFeedbackParams,
+    ItemsListParams, Order, Page, Request, SyncCustomActionResponse, ThreadItem, ThreadMetadata,
+    ThreadsListParams, TranscriptionResult, UserMessageInput, UserMessageItem,
 };
 use crate::registry::{CountThreads, Registry, Route, ShutdownThreads, ThreadKey};
 use crate::responder::{AgentResponder, AudioInput, RequestScope, Responder, ResponderError};
@@ -56,6 +58,9 @@ pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
 /// How long shutdown waits for running turns to be cancelled and stored.
 pub const SHUTDOWN_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest dictated audio accepted by default: 10 MiB.
+pub const DEFAULT_MAX_AUDIO_BYTES: usize = 10 * 1024 * 1024;
 
 /// Page size when a listing gives none (or 0), as in the reference.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -115,13 +120,27 @@ pub struct EngineConfig {
     /// The model that writes titles (a cheaper one, say); `None`: the
     /// answering model.
     pub title_model: Option<String>,
+    /// The model [`AgentResponder`] dictates `input.transcribe` with, at
+    /// the provider's `audio/transcriptions` endpoint (Responses and Chat
+    /// models only); `None` turns provider transcription off. Default:
+    /// [`DEFAULT_TRANSCRIPTION_MODEL`](crate::model::transcribe::DEFAULT_TRANSCRIPTION_MODEL).
+    pub transcription_model: Option<String>,
+    /// Largest decoded audio of `input.transcribe`, in bytes (larger:
+    /// 413 `payload_too_large`, whatever the responder). See
+    /// [`DEFAULT_MAX_AUDIO_BYTES`].
+    pub max_audio_bytes: usize,
+    /// Attachment bytes, limits and upload/preview URLs; default: an
+    /// `attachments` directory beside the database file.
+    pub attachments: AttachmentConfig,
 }
 
 impl EngineConfig {
     /// Defaults for a database at `db_path`: the offline echo model.
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        let db_path = db_path.into();
         Self {
-            db_path: db_path.into(),
+            attachments: AttachmentConfig::beside(&db_path),
+            db_path,
             model: ModelConfig::default(),
             thread_idle_timeout: DEFAULT_THREAD_IDLE_TIMEOUT,
             max_cached_items: DEFAULT_MAX_CACHED_ITEMS,
@@ -131,6 +150,10 @@ impl EngineConfig {
             responder: Arc::new(AgentResponder),
             titles: true,
             title_model: None,
+            transcription_model: Some(
+                crate::model::transcribe::DEFAULT_TRANSCRIPTION_MODEL.to_owned(),
+            ),
+            max_audio_bytes: DEFAULT_MAX_AUDIO_BYTES,
         }
     }
 }
@@ -288,6 +311,10 @@ struct Inner {
     responder: Arc<dyn Responder>,
     store: Store,
     model: ModelConfig,
+    attachments: AttachmentStore,
+    /// Provider transcription for `input.transcribe`, when configured.
+    transcriber: Option<Transcriber>,
+    max_audio_bytes: usize,
 }
 
 impl Engine {
@@ -295,6 +322,12 @@ impl Engine {
     /// a running actix system (`#[actix_web::main]`, `actix::System`).
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
         let store = Store::open(StoreConfig::new(config.db_path.clone()))?;
+        let attachments = AttachmentStore::open(config.attachments.clone()).map_err(|e| {
+            EngineError::Internal(format!(
+                "opening the attachment directory {}: {e}",
+                config.attachments.dir.display()
+            ))
+        })?;
         let http = match &config.model {
             ModelConfig::Responses(s) | ModelConfig::Chat(s) => {
                 Some(ModelHttp::new(s).map_err(|e| {
@@ -302,6 +335,14 @@ impl Engine {
                 })?)
             }
             ModelConfig::Echo(_) => None,
+        };
+        let transcriber = match (&config.model, &http, &config.transcription_model) {
+            (ModelConfig::Responses(s) | ModelConfig::Chat(s), Some(http), Some(model))
+                if !model.trim().is_empty() =>
+            {
+                Some(Transcriber::new(http.clone(), s.clone(), model.trim()))
+            }
+            _ => None,
         };
         let deps = Arc::new(ThreadDeps {
             store: store.clone(),
@@ -329,6 +370,9 @@ impl Engine {
                 responder: config.responder.clone(),
                 store,
                 model: config.model,
+                attachments,
+                transcriber,
+                max_audio_bytes: config.max_audio_bytes,
             }),
         })
     }
@@ -341,6 +385,82 @@ impl Engine {
     /// The model that answers.
     pub fn model(&self) -> &ModelConfig {
         &self.inner.model
+    }
+
+    /// The attachment bytes and their configuration.
+    pub fn attachments(&self) -> &AttachmentStore {
+        &self.inner.attachments
+    }
+
+    /// Stores the uploaded bytes of `user`'s attachment `attachment_id`
+    /// (the second phase of a two-phase upload) from a stream of chunks.
+    /// Unknown or foreign: 404 before anything is written; over the size
+    /// limit: 413 with nothing kept. The bytes replace earlier ones at
+    /// once, when complete. Returns the record.
+    pub async fn upload_attachment<S, B, E>(
+        &self,
+        user: &UserId,
+        attachment_id: &str,
+        bytes: S,
+    ) -> Result<Attachment, EngineError>
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let attachment = self.load_attachment(user, attachment_id).await?;
+        let store = &self.inner.attachments;
+        if !store.type_allowed(&attachment.mime_type) {
+            return Err(EngineError::UnsupportedMediaType(format!(
+                "attachments of type {:?} are not accepted",
+                attachment.mime_type
+            )));
+        }
+        store.write_stream(&attachment.id, bytes).await?;
+        Ok(attachment)
+    }
+
+    /// The MIME type and bytes behind an image attachment's `preview_url`,
+    /// whoever asks: the URL is a capability (an unguessable id), so that
+    /// `<img>` tags, which cannot send the user header, can load it.
+    /// Not an image, unknown, or not uploaded yet: 404.
+    pub async fn attachment_preview(
+        &self,
+        attachment_id: &str,
+    ) -> Result<(String, Vec<u8>), EngineError> {
+        let row = self
+            .inner
+            .store
+            .reads
+            .load_attachment_by_id(attachment_id)
+            .await?
+            .ok_or(EngineError::NotFound("attachment"))?;
+        let attachment = rows::attachment_from_row(&row)?;
+        if !matches!(attachment.kind, AttachmentKind::Image { .. }) {
+            return Err(EngineError::NotFound("attachment"));
+        }
+        let bytes = self
+            .inner
+            .attachments
+            .read(&attachment.id)
+            .await?
+            .ok_or(EngineError::NotFound("attachment"))?;
+        Ok((attachment.mime_type, bytes))
+    }
+
+    async fn load_attachment(
+        &self,
+        user: &UserId,
+        attachment_id: &str,
+    ) -> Result<Attachment, EngineError> {
+        let row = self
+            .inner
+            .store
+            .reads
+            .load_attachment(&user.0, attachment_id)
+            .await?
+            .ok_or(EngineError::NotFound("attachment"))?;
+        Ok(rows::attachment_from_row(&row)?)
     }
 
     /// How many thread actors are in memory.
@@ -568,6 +688,7 @@ impl Engine {
                 let scope = RequestScope {
                     thread: Some(thread),
                     request: ctx.clone(),
+                    transcriber: None,
                 };
                 self.inner
                     .responder
@@ -577,6 +698,13 @@ impl Engine {
             }
             Request::InputTranscribe(p) => {
                 let data = decode_audio(&p.audio_base64)?;
+                if data.len() > self.inner.max_audio_bytes {
+                    return Err(EngineError::PayloadTooLarge(format!(
+                        "the audio is {} bytes; this server accepts at most {}",
+                        data.len(),
+                        self.inner.max_audio_bytes
+                    )));
+                }
                 let audio = AudioInput {
                     data,
                     media_type: p.media_type().to_owned(),
@@ -585,22 +713,69 @@ impl Engine {
                 let scope = RequestScope {
                     thread: None,
                     request: ctx.clone(),
+                    transcriber: self.inner.transcriber.clone(),
                 };
                 let text = self
                     .inner
                     .responder
                     .transcribe(scope, audio)
                     .await
-                    .map_err(|e| match e {
-                        ResponderError::NotImplemented(what) => EngineError::NotImplemented(what),
-                        ResponderError::Custom { message, .. } => {
-                            EngineError::bad_request("transcription_failed", message)
-                        }
-                        other => EngineError::Internal(format!("transcription failed: {other}")),
-                    })?;
+                    .map_err(|e| self.transcription_error(e))?;
                 json(&TranscriptionResult { text })
             }
-            other => Err(EngineError::Unsupported(other.type_name())),
+            Request::AttachmentsCreate(p) => {
+                let store = &self.inner.attachments;
+                store.check(&p.mime_type, p.size)?;
+                let attachment = store.new_record(p.name, p.mime_type);
+                let op = WriteOp::UpsertAttachment(rows::attachment_row(user, &attachment));
+                self.inner.store.writer.write(vec![op]).await?;
+                json(&attachment)
+            }
+            Request::AttachmentsDelete(p) => {
+                let attachment = self.load_attachment(user, &p.attachment_id).await?;
+                self.inner.attachments.delete(&attachment.id).await?;
+                let op = WriteOp::DeleteAttachment {
+                    user_id: user.0.clone(),
+                    attachment_id: attachment.id,
+                };
+                self.inner.store.writer.write(vec![op]).await?;
+                json(&EmptyResponse {})
+            }
+        }
+    }
+
+    /// How a failed `transcribe` hook is answered: not implemented without
+    /// a transcriber → 501 saying what to configure; a provider failure →
+    /// 502 `transcription_failed` (details logged); a custom refusal →
+    /// 400 `transcription_failed`.
+    fn transcription_error(&self, error: ResponderError) -> EngineError {
+        match error {
+            ResponderError::NotImplemented(_) if self.inner.transcriber.is_none() => {
+                EngineError::NotConfigured(if self.inner.model.is_offline() {
+                    "transcription is not configured: the offline echo model cannot transcribe; \
+                     set a provider or a transcription model"
+                        .to_owned()
+                } else {
+                    "transcription is not configured: set a transcription model \
+                     (--transcription-model)"
+                        .to_owned()
+                })
+            }
+            ResponderError::NotImplemented(what) => EngineError::NotImplemented(what),
+            ResponderError::Custom { message, .. } => {
+                EngineError::bad_request("transcription_failed", message)
+            }
+            ResponderError::Model(e) => {
+                tracing::warn!(error = %e, "transcription failed");
+                let reason = e.user_message().unwrap_or_else(|| {
+                    "The transcription provider failed; see the server logs.".to_owned()
+                });
+                EngineError::Upstream {
+                    code: "transcription_failed",
+                    message: format!("transcription failed: {reason}"),
+                }
+            }
+            other => EngineError::Internal(format!("transcription failed: {other}")),
         }
     }
 

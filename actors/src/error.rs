@@ -32,6 +32,25 @@ pub enum EngineError {
     /// A request type this server does not implement yet.
     #[error("request type `{0}` is not supported by this server yet")]
     Unsupported(&'static str),
+    /// An attachment is larger than the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// An attachment's MIME type is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A feature the server is not configured for (e.g. transcription
+    /// with the offline model): 501 `not_implemented`, with this message.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// A provider this request relies on failed (e.g. the transcription
+    /// endpoint): 502 with `code`; the message is safe to show.
+    #[error("{message}")]
+    Upstream {
+        /// Stable machine-readable code (`transcription_failed`).
+        code: &'static str,
+        /// What failed, for the user.
+        message: String,
+    },
     /// The engine is shutting down and takes no new work.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -58,7 +77,10 @@ impl EngineError {
             EngineError::BadRequest { .. } | EngineError::Unsupported(_) => 400,
             EngineError::NotFound(_) => 404,
             EngineError::Conflict(_) => 409,
-            EngineError::NotImplemented(_) => 501,
+            EngineError::PayloadTooLarge(_) => 413,
+            EngineError::UnsupportedMediaType(_) => 415,
+            EngineError::NotImplemented(_) | EngineError::NotConfigured(_) => 501,
+            EngineError::Upstream { .. } => 502,
             EngineError::ShuttingDown => 503,
             EngineError::Store(_) | EngineError::Internal(_) => 500,
         }
@@ -70,8 +92,11 @@ impl EngineError {
             EngineError::BadRequest { code, .. } => code,
             EngineError::NotFound(_) => "not_found",
             EngineError::Conflict(_) => "conflict",
+            EngineError::PayloadTooLarge(_) => "payload_too_large",
+            EngineError::UnsupportedMediaType(_) => "unsupported_media_type",
             EngineError::Unsupported(_) => "unsupported_request_type",
-            EngineError::NotImplemented(_) => "not_implemented",
+            EngineError::NotImplemented(_) | EngineError::NotConfigured(_) => "not_implemented",
+            EngineError::Upstream { code, .. } => code,
             EngineError::ShuttingDown => "shutting_down",
             EngineError::Store(_) => "storage_error",
             EngineError::Internal(_) => "internal_error",

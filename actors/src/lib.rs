@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod attachments;
 pub mod embed;
 pub mod engine;
 pub mod error;

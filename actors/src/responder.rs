@@ -43,6 +43,7 @@ use crate::agent::{AgentOutput, AgentParams, Emitter, Halt};
 use crate::engine::RequestContext;
 use crate::ids::{IdKind, ItemId};
 use crate::model::ModelError;
+use crate::model::transcribe::Transcriber;
 use crate::protocol::{
     Action, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
     ClientToolCallStatus, ErrorEvent, FeedbackKind, GeneratedImage, GeneratedImageItem,
@@ -154,6 +155,11 @@ pub struct RequestScope {
     pub thread: Option<ThreadMetadata>,
     /// The user and the app's request data.
     pub request: RequestContext,
+    /// The provider's audio transcription, when a real model and a
+    /// transcription model are configured (`input.transcribe` only; `None`
+    /// elsewhere). [`AgentResponder`] dictates through it; a custom
+    /// responder may too.
+    pub transcriber: Option<Transcriber>,
 }
 
 /// The application's hooks. Only [`respond`](Responder::respond) is
@@ -274,6 +280,22 @@ impl Responder for AgentResponder {
         _input: Option<ThreadItem>,
     ) -> BoxFuture<'static, Result<(), ResponderError>> {
         Box::pin(async move { turn.run_agent().await })
+    }
+
+    /// Transcribes through the provider's `audio/transcriptions` endpoint
+    /// ([`RequestScope::transcriber`]); not implemented without one (the
+    /// echo model, or transcription turned off).
+    fn transcribe(
+        &self,
+        scope: RequestScope,
+        audio: AudioInput,
+    ) -> BoxFuture<'static, Result<String, ResponderError>> {
+        Box::pin(async move {
+            match scope.transcriber {
+                Some(transcriber) => Ok(transcriber.transcribe(&audio).await?),
+                None => Err(ResponderError::NotImplemented("transcribe")),
+            }
+        })
     }
 }
 

@@ -211,3 +211,60 @@ async fn a_client_that_stops_reading_is_cut_off_without_a_gap() {
     assert!(format!("You said: \"{}\"", words.join(" ")).starts_with(&text));
     engine.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn attachments_through_the_engine_alone() {
+    use chatkit_actors::ids::UserId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, Duration::ZERO);
+    let created = json_reply(
+        &engine,
+        "u",
+        json!({"type": "attachments.create", "params": {"name": "a.png", "size": 3, "mime_type": "image/png"}}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["type"], "image");
+    // Bytes come from any stream of chunks; another user's upload is a 404.
+    let chunks = || {
+        futures_util::stream::iter(vec![
+            Ok::<_, std::io::Error>(b"ab".to_vec()),
+            Ok(b"c".to_vec()),
+        ])
+    };
+    let err = engine
+        .upload_attachment(&UserId::from("v"), &id, chunks())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 404);
+    engine
+        .upload_attachment(&UserId::from("u"), &id, chunks())
+        .await
+        .unwrap();
+    let (mime, bytes) = engine.attachment_preview(&id).await.unwrap();
+    assert_eq!(
+        (mime.as_str(), bytes.as_slice()),
+        ("image/png", &b"abc"[..])
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("attachments").join(&id)).unwrap(),
+        b"abc"
+    );
+    let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
+    let foreign = engine
+        .process(delete.to_string().as_bytes(), &RequestContext::new("v"))
+        .await;
+    assert_eq!(foreign.err().map(|e| e.status()), Some(404));
+    assert_eq!(json_reply(&engine, "u", delete).await, json!({}));
+    assert!(!dir.path().join("attachments").join(&id).exists());
+    assert_eq!(
+        engine
+            .attachment_preview(&id)
+            .await
+            .err()
+            .map(|e| e.status()),
+        Some(404)
+    );
+    engine.shutdown().await;
+}

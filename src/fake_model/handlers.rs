@@ -7,7 +7,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{Behaviour, Endpoint, FakeState, answer, chat, lock, responses, stream};
+use super::{
+    Behaviour, Endpoint, FakeState, TranscriptionRequest, answer, chat, lock, responses, stream,
+};
 
 pub(super) async fn responses_handler(
     state: web::Data<FakeState>,
@@ -18,6 +20,67 @@ pub(super) async fn responses_handler(
 
 pub(super) async fn chat_handler(state: web::Data<FakeState>, body: web::Bytes) -> HttpResponse {
     handle(&state, Endpoint::Chat, &body)
+}
+
+/// `POST /audio/transcriptions`: reads the multipart `file` and `model`
+/// fields, records them, and answers `{"text": "transcribed <N> bytes of
+/// <content-type>"}` (or the injected failure).
+pub(super) async fn transcriptions_handler(
+    state: web::Data<FakeState>,
+    mut form: actix_multipart::Multipart,
+) -> HttpResponse {
+    use futures_util::StreamExt as _;
+
+    let mut seen = TranscriptionRequest::default();
+    while let Some(field) = form.next().await {
+        let mut field = match field {
+            Ok(field) => field,
+            Err(e) => {
+                return HttpResponse::BadRequest().json(error_body(
+                    400,
+                    &format!("fake_model: bad multipart body: {e}"),
+                ));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let content_type = field.content_type().map(ToString::to_string);
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            match chunk {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(e) => {
+                    return HttpResponse::BadRequest().json(error_body(
+                        400,
+                        &format!("fake_model: bad multipart body: {e}"),
+                    ));
+                }
+            }
+        }
+        match name.as_str() {
+            "file" => {
+                seen.file_size = data.len();
+                seen.content_type = content_type;
+                seen.file_name = file_name;
+            }
+            "model" => seen.model = Some(String::from_utf8_lossy(&data).into_owned()),
+            _ => {}
+        }
+    }
+    lock(&state.inner.transcriptions).push(seen.clone());
+    let (behaviour, fail) = state.take_failure();
+    if let Some(status) = fail {
+        return failure(status, &behaviour);
+    }
+    let text = format!(
+        "transcribed {} bytes of {}",
+        seen.file_size,
+        seen.content_type.as_deref().unwrap_or("unknown")
+    );
+    HttpResponse::Ok().json(json!({ "text": text }))
 }
 
 fn handle(state: &FakeState, endpoint: Endpoint, body: &[u8]) -> HttpResponse {

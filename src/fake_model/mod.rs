@@ -13,7 +13,10 @@
 //!
 //! Routes (also without the `/v1` prefix, like the mock):
 //! `POST /v1/responses`, `POST /v1/chat/completions` (`"stream": true` for
-//! SSE, otherwise one JSON body), `GET /stats` (`?reset=1` zeroes the
+//! SSE, otherwise one JSON body), `POST /v1/audio/transcriptions`
+//! (multipart `file` and `model`; answers
+//! `{"text":"transcribed <N> bytes of <content-type>"}` and records a
+//! [`TranscriptionRequest`]; `fail_status` applies), `GET /stats` (`?reset=1` zeroes the
 //! counters after reading), `GET /health`.
 //!
 //! A stream is planned up front (see `stream.rs`): with no pacing and no
@@ -117,6 +120,20 @@ impl Default for Behaviour {
     }
 }
 
+/// What a `POST /v1/audio/transcriptions` carried (multipart fields
+/// `file` and `model`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TranscriptionRequest {
+    /// The `model` field.
+    pub model: Option<String>,
+    /// The `file` part's size in bytes.
+    pub file_size: usize,
+    /// The `file` part's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The `file` part's file name.
+    pub file_name: Option<String>,
+}
+
 /// Counters since start (or the last `GET /stats?reset=1`).
 #[derive(Default)]
 struct Counters {
@@ -144,6 +161,7 @@ const REQUEST_LOG_CAPACITY: usize = 10_000;
 struct Shared {
     behaviour: Mutex<Behaviour>,
     requests: Mutex<VecDeque<Value>>,
+    transcriptions: Mutex<Vec<TranscriptionRequest>>,
     /// `(endpoint, last user text, input length)` of the latest request.
     last_turn: Mutex<Option<(&'static str, String, usize)>>,
     counters: Counters,
@@ -165,6 +183,7 @@ impl FakeState {
             inner: Arc::new(Shared {
                 behaviour: Mutex::new(behaviour),
                 requests: Mutex::new(VecDeque::new()),
+                transcriptions: Mutex::new(Vec::new()),
                 last_turn: Mutex::new(None),
                 counters: Counters::default(),
                 salt,
@@ -193,6 +212,11 @@ impl FakeState {
     /// Requests received on both model endpoints.
     pub fn request_count(&self) -> usize {
         self.responses_count() + self.chat_count()
+    }
+
+    /// Every `audio/transcriptions` request received, in arrival order.
+    pub fn transcriptions(&self) -> Vec<TranscriptionRequest> {
+        lock(&self.inner.transcriptions).clone()
     }
 
     /// Requests received on `/responses`.
@@ -239,6 +263,13 @@ impl FakeState {
         }
         requests.push_back(body.clone());
         drop(requests);
+        self.take_failure()
+    }
+
+    /// The behaviour to answer a request with and whether it is to fail
+    /// (counting down `fail_times`).
+    fn take_failure(&self) -> (Behaviour, Option<u16>) {
+        let c = &self.inner.counters;
         let mut behaviour = lock(&self.inner.behaviour);
         let fail = match (behaviour.fail_status, behaviour.fail_times) {
             (Some(_), Some(0)) | (None, _) => None,
@@ -338,6 +369,11 @@ impl FakeModel {
         self.state.disconnects()
     }
 
+    /// Every `audio/transcriptions` request received, in arrival order.
+    pub fn transcriptions(&self) -> Vec<TranscriptionRequest> {
+        self.state.transcriptions()
+    }
+
     /// Stops the server, closing open connections.
     pub async fn stop(self) {
         self.handle.stop(false).await;
@@ -359,6 +395,14 @@ pub fn run(listener: TcpListener, state: FakeState, workers: usize) -> std::io::
                 web::post().to(handlers::chat_handler),
             )
             .route("/chat/completions", web::post().to(handlers::chat_handler))
+            .route(
+                "/v1/audio/transcriptions",
+                web::post().to(handlers::transcriptions_handler),
+            )
+            .route(
+                "/audio/transcriptions",
+                web::post().to(handlers::transcriptions_handler),
+            )
             .route("/stats", web::get().to(handlers::stats))
             .route("/health", web::get().to(|| async { "ok" }))
     })

@@ -36,6 +36,12 @@ pub struct AppOptions {
     pub body_limit: usize,
     pub keep_alive: Duration,
     pub idle_timeout: Duration,
+    /// Largest attachment (default: the engine's).
+    pub attachment_max_bytes: Option<u64>,
+    /// Largest dictated audio (default: the engine's).
+    pub max_audio_bytes: Option<usize>,
+    /// The transcription model (`None`: the engine's default).
+    pub transcription_model: Option<Option<String>>,
 }
 
 impl Default for AppOptions {
@@ -49,6 +55,9 @@ impl Default for AppOptions {
             body_limit: 1024 * 1024,
             keep_alive: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(300),
+            attachment_max_bytes: None,
+            max_audio_bytes: None,
+            transcription_model: None,
         }
     }
 }
@@ -87,9 +96,19 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
         config.responder = responder.clone();
     }
     config.thread_idle_timeout = options.idle_timeout;
-    let engine = Engine::start(config).expect("engine starts");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().unwrap().port();
+    config.attachments.public_base_url = format!("http://127.0.0.1:{port}");
+    if let Some(max) = options.attachment_max_bytes {
+        config.attachments.max_bytes = max;
+    }
+    if let Some(max) = options.max_audio_bytes {
+        config.max_audio_bytes = max;
+    }
+    if let Some(model) = &options.transcription_model {
+        config.transcription_model = model.clone();
+    }
+    let engine = Engine::start(config).expect("engine starts");
     let settings = Settings {
         body_limit: options.body_limit,
         keep_alive: options.keep_alive,

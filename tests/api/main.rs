@@ -3,6 +3,7 @@
 //! SQLite are linked once.
 
 mod actions;
+mod attachments;
 mod bad_input;
 mod cancellation;
 mod concurrency;
@@ -15,3 +16,4 @@ mod pagination;
 mod persistence;
 mod process;
 mod requests;
+mod transcribe;

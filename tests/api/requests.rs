@@ -234,28 +234,6 @@ async fn items_feedback_is_stored() {
 }
 
 #[actix_web::test]
-async fn not_yet_supported_types_are_refused_by_name() {
-    let app = spawn_app().await;
-    let bodies = [
-        json!({"type": "attachments.create", "params": {"name": "a.pdf", "size": 1, "mime_type": "application/pdf"}}),
-        json!({"type": "attachments.delete", "params": {"attachment_id": "atc_1"}}),
-    ];
-    for body in bodies {
-        let reply = app.post(&body).await;
-        assert_eq!(reply.status, 400, "{body}");
-        assert_eq!(reply.error_code(), "unsupported_request_type");
-        let message = reply.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            message.contains(body["type"].as_str().unwrap()),
-            "{message}"
-        );
-    }
-}
-
-#[actix_web::test]
 async fn transcription_without_a_hook_is_a_501_and_bad_audio_a_400() {
     let app = spawn_app().await;
     let reply = app

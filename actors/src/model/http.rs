@@ -229,6 +229,73 @@ impl ModelHttp {
         }
     }
 
+    /// POSTs a `multipart/form-data` request to `url` and returns its JSON
+    /// answer (a non-streaming call, e.g. an audio transcription).
+    ///
+    /// A multipart form cannot be cloned, so `form` builds it afresh for
+    /// every attempt. Same headers and retry policy as
+    /// [`stream`](Self::stream) (the `Content-Type` is the form's, and
+    /// `Accept` is `application/json`). Errors: as `stream`, and for a 2xx
+    /// answer, [`ModelError::Provider`] when it holds an `error` and
+    /// [`ModelError::Malformed`] when it is not JSON.
+    pub async fn post_multipart<F>(&self, url: &str, form: F) -> Result<Value, ModelError>
+    where
+        F: Fn() -> reqwest::multipart::Form,
+    {
+        let mut retries = 0;
+        loop {
+            let request = self
+                .client
+                .post(url)
+                .header(header::ACCEPT, "application/json")
+                .multipart(form());
+            let (failure, delay) = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    return self.read_json(response).await;
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match self.retry_delay(status, response.headers(), retries) {
+                        Some(delay) => (format!("HTTP {status}"), delay),
+                        None => return Err(self.http_error(response).await),
+                    }
+                }
+                Err(error) => {
+                    let retryable = !(error.is_builder() || error.is_redirect());
+                    let error = self.send_error(error);
+                    if !retryable || retries >= self.max_retries {
+                        return Err(error);
+                    }
+                    (error.to_string(), self.backoff.delay(retries))
+                }
+            };
+            retries += 1;
+            warn!(
+                error = %failure,
+                retry = retries,
+                max_retries = self.max_retries,
+                delay_ms = delay.as_millis() as u64,
+                "model request failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The JSON body of a 2xx answer (at most `max_event_bytes`), unless it
+    /// reports an error.
+    async fn read_json(&self, response: Response) -> Result<Value, ModelError> {
+        let body = read_limited(response, self.max_event_bytes).await;
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|_| ModelError::Malformed("the provider's answer is not JSON".to_owned()))?;
+        if let Some(error) = error_object(&value) {
+            return Err(ModelError::provider(
+                error.code,
+                error.message.map(|m| self.redact(&m)),
+            ));
+        }
+        Ok(value)
+    }
+
     /// The pause before retrying a non-2xx answer, or `None` to give up.
     fn retry_delay(&self, status: u16, headers: &HeaderMap, retries: u32) -> Option<Duration> {
         if retries >= self.max_retries {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod input;
 pub mod responses;
 pub mod title;
+pub mod transcribe;
 
 use std::time::Duration;
 

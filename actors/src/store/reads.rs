@@ -314,6 +314,30 @@ impl ReadPool {
         })
         .await
     }
+
+    /// An attachment record by id alone, whoever owns it. Only for the
+    /// preview endpoint, whose URL is a capability (the id is an
+    /// unguessable UUIDv7) because `<img>` tags cannot send the user
+    /// header. Everything else must use [`load_attachment`](Self::load_attachment).
+    pub async fn load_attachment_by_id(
+        &self,
+        attachment_id: &str,
+    ) -> Result<Option<AttachmentRow>, StoreError> {
+        let attachment_id = attachment_id.to_owned();
+        self.run(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT id, user_id, data FROM attachments WHERE id = ?1")?
+                .query_row(params![attachment_id], |row| {
+                    Ok(AttachmentRow {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        data: row.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
 }
 
 /// `limit + 1`: one row more than the page, to learn `has_more`.

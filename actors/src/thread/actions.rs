@@ -156,6 +156,7 @@ impl ThreadActor {
         let scope = RequestScope {
             thread: Some(self.loaded_ref().meta.clone()),
             request: self.request.clone(),
+            transcriber: None,
         };
         let next_seq = self.loaded_ref().next_seq;
         self.busy = true;

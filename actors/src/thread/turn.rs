@@ -83,7 +83,7 @@ impl ThreadActor {
 
     pub(super) fn start_message_turn(
         &mut self,
-        message: UserMessageItem,
+        mut message: UserMessageItem,
         attachments: Vec<Attachment>,
         create: bool,
         reply: oneshot::Sender<Result<EventStream, EngineError>>,
@@ -91,6 +91,11 @@ impl ThreadActor {
     ) {
         let user = self.key.user.clone();
         let thread_id = self.key.thread.clone();
+        // The message embeds its attachments as bound to this thread
+        // (§11.7), like the records upserted below.
+        for a in &mut message.attachments {
+            a.thread_id = Some(thread_id.clone());
+        }
         let item = ThreadItem {
             id: ItemId::generate(IdKind::Message),
             thread_id: thread_id.clone(),

@@ -1,0 +1,379 @@
+//! Attachments: `attachments.create`, the upload and preview endpoints,
+//! messages carrying attachments, `attachments.delete`, limits, scoping and
+//! crash safety of uploads.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not really a png, but bytes all the same";
+
+fn attachment_dir(app: &TestApp) -> PathBuf {
+    app.db_path.parent().unwrap().join("attachments")
+}
+
+/// Every entry of the attachment directory, hidden ones included.
+fn dir_entries(app: &TestApp) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(attachment_dir(app))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn create_attachment(app: &TestApp, user: &str, name: &str, size: u64, mime: &str) -> Reply {
+    app.post_as(
+        user,
+        &json!({"type": "attachments.create", "params": {"name": name, "size": size, "mime_type": mime}}),
+    )
+    .await
+}
+
+async fn reply_of(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp.text().await.unwrap();
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// What ChatKit.js does: `POST` multipart with a `file` field.
+async fn upload_multipart(
+    app: &TestApp,
+    user: &str,
+    url: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+) -> Reply {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("upload.bin")
+        .mime_str(mime)
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("note", "ignored")
+        .part("file", part);
+    let resp = app
+        .client
+        .post(url)
+        .header("X-User-Id", user)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    reply_of(resp).await
+}
+
+async fn upload_put(app: &TestApp, user: &str, url: &str, bytes: Vec<u8>) -> Reply {
+    let resp = app
+        .client
+        .put(url)
+        .header("X-User-Id", user)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    reply_of(resp).await
+}
+
+fn upload_url(app: &TestApp, id: &str) -> String {
+    format!("{}/chatkit/attachments/{id}/upload", app.url)
+}
+
+fn message_with(text: &str, attachments: &[&str]) -> Value {
+    json!({"type": "threads.create", "params": {"input": {
+        "content": [{"type": "input_text", "text": text}],
+        "attachments": attachments, "inference_options": {}}}})
+}
+
+async fn eventually(mut check: impl FnMut() -> bool, what: &str) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[actix_web::test]
+async fn two_phase_upload_preview_message_and_delete() {
+    let app = spawn_app().await;
+
+    // Phase 1: the record, pointing at our own endpoints.
+    let reply = create_attachment(&app, "alice", "cat.png", PNG.len() as u64, "image/png").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let image = reply.json();
+    let id = image["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("atc_") && id.len() == 36, "{id}");
+    assert_eq!(
+        image,
+        json!({
+            "id": id, "name": "cat.png", "mime_type": "image/png",
+            "upload_descriptor": {"url": upload_url(&app, &id), "method": "POST", "headers": {}},
+            "type": "image",
+            "preview_url": format!("{}/chatkit/attachments/{id}/preview", app.url),
+        })
+    );
+    // Nothing is visible before the upload.
+    assert!(dir_entries(&app).is_empty());
+    let preview_url = image["preview_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.client.get(&preview_url).send().await.unwrap().status(),
+        404
+    );
+
+    // Phase 2: multipart, as ChatKit.js sends it.
+    let reply = upload_multipart(
+        &app,
+        "alice",
+        &upload_url(&app, &id),
+        PNG.to_vec(),
+        "image/png",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["id"], id.as_str());
+    assert_eq!(dir_entries(&app), vec![id.clone()]);
+
+    // The preview needs no user header (an <img> tag cannot send one).
+    let resp = app.client.get(&preview_url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), PNG);
+
+    // A file, uploaded raw with PUT. Files get no preview.
+    let text = b"hello, attachment".to_vec();
+    let reply =
+        create_attachment(&app, "alice", "notes.txt", text.len() as u64, "text/plain").await;
+    let file = reply.json();
+    assert_eq!(file["type"], "file");
+    assert!(file.get("preview_url").is_none());
+    let file_id = file["id"].as_str().unwrap().to_owned();
+    let reply = upload_put(&app, "alice", &upload_url(&app, &file_id), text.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        std::fs::read(attachment_dir(&app).join(&file_id)).unwrap(),
+        text
+    );
+    let preview = format!("{}/chatkit/attachments/{file_id}/preview", app.url);
+    assert_eq!(app.client.get(&preview).send().await.unwrap().status(), 404);
+
+    // A message carrying both embeds them, bound to the thread.
+    let events = app
+        .post(&message_with("look", &[&id, &file_id]))
+        .await
+        .events();
+    let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_owned();
+    let user_message = &events[1]["item"];
+    assert_eq!(user_message["type"], "user_message");
+    let embedded = user_message["attachments"].as_array().unwrap();
+    assert_eq!(embedded.len(), 2);
+    assert_eq!(embedded[0]["id"], id.as_str());
+    assert_eq!(embedded[0]["thread_id"], thread_id.as_str());
+    assert_eq!(embedded[0]["preview_url"], preview_url.as_str());
+    assert_eq!(embedded[1]["id"], file_id.as_str());
+    assert_eq!(embedded[1]["thread_id"], thread_id.as_str());
+    let items = app.all_items("alice", &thread_id).await;
+    assert_eq!(items[0]["attachments"], user_message["attachments"]);
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT count(*) FROM attachments WHERE json_extract(data, '$.thread_id') = '{thread_id}'"
+        )),
+        2
+    );
+
+    // Delete: record and bytes gone, then 404 everywhere.
+    let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
+    let reply = app.post(&delete).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "{}"));
+    assert_eq!(dir_entries(&app), vec![file_id.clone()]);
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT count(*) FROM attachments WHERE id = '{id}'"
+        )),
+        0
+    );
+    let reply = app.post(&delete).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+    assert_eq!(
+        app.client.get(&preview_url).send().await.unwrap().status(),
+        404
+    );
+    let reply = upload_put(&app, "alice", &upload_url(&app, &id), PNG.to_vec()).await;
+    assert_eq!(reply.status, 404);
+    assert!(!dir_entries(&app).contains(&id));
+    // Messages that embedded it keep their copy (§11.7).
+    let items = app.all_items("alice", &thread_id).await;
+    assert_eq!(items[0]["attachments"][0]["id"], id.as_str());
+    // A deleted attachment cannot be attached again.
+    let reply = app.post(&message_with("again", &[&id])).await;
+    assert_eq!(reply.status, 404);
+}
+
+#[actix_web::test]
+async fn limits_are_enforced_on_create_and_on_upload() {
+    let app = spawn_app_with(AppOptions {
+        attachment_max_bytes: Some(1000),
+        ..AppOptions::default()
+    })
+    .await;
+    let reply = create_attachment(&app, "alice", "big.pdf", 1001, "application/pdf").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+    let reply = create_attachment(&app, "alice", "a.zip", 10, "application/zip").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (415, "unsupported_media_type")
+    );
+    assert_eq!(app.count_rows("SELECT count(*) FROM attachments"), 0);
+
+    // Declared small, sent large: refused, nothing kept.
+    let reply = create_attachment(&app, "alice", "a.txt", 10, "text/plain; charset=utf-8").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let reply = upload_put(&app, "alice", &upload_url(&app, &id), vec![b'x'; 1001]).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+    assert!(dir_entries(&app).is_empty(), "{:?}", dir_entries(&app));
+    let reply = upload_multipart(
+        &app,
+        "alice",
+        &upload_url(&app, &id),
+        vec![b'x'; 1001],
+        "text/plain",
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+    assert!(dir_entries(&app).is_empty(), "{:?}", dir_entries(&app));
+
+    // Exactly the limit is fine.
+    let reply = upload_multipart(
+        &app,
+        "alice",
+        &upload_url(&app, &id),
+        vec![b'x'; 1000],
+        "text/plain",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(dir_entries(&app), vec![id]);
+}
+
+#[actix_web::test]
+async fn another_users_attachment_is_a_404_everywhere() {
+    let app = spawn_app().await;
+    let reply = create_attachment(&app, "alice", "cat.png", 10, "image/png").await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let url = upload_url(&app, &id);
+
+    let reply = upload_multipart(&app, "bob", &url, PNG.to_vec(), "image/png").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+    let reply = upload_put(&app, "bob", &url, PNG.to_vec()).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+    assert!(dir_entries(&app).is_empty());
+
+    let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
+    let reply = app.post_as("bob", &delete).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+
+    // A message of bob's carrying it is refused before anything is written.
+    let reply = app.post_as("bob", &message_with("mine now", &[&id])).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+    assert_eq!(app.count_rows("SELECT count(*) FROM threads"), 0);
+    assert_eq!(app.count_rows("SELECT count(*) FROM items"), 0);
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT count(*) FROM attachments WHERE id = '{id}' AND user_id = 'alice' AND json_extract(data, '$.thread_id') IS NULL"
+        )),
+        1
+    );
+
+    // Unknown ids, and ids that are no file names, are 404 too.
+    for bad in ["atc_nope", "..", ".hidden"] {
+        let reply = upload_put(&app, "alice", &upload_url(&app, bad), b"x".to_vec()).await;
+        assert_eq!(reply.status, 404, "{bad}: {}", reply.body);
+    }
+    let reply = app
+        .post(&json!({"type": "attachments.delete", "params": {"attachment_id": "atc_nope"}}))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "not_found")
+    );
+
+    // Alice's own upload still works.
+    let reply = upload_put(&app, "alice", &url, PNG.to_vec()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[actix_web::test]
+async fn a_dropped_upload_leaves_no_file() {
+    let app = spawn_app().await;
+    let reply = create_attachment(&app, "alice", "long.txt", 100_000, "text/plain").await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let addr = app.url.trim_start_matches("http://").to_owned();
+
+    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        socket,
+        "PUT /chatkit/attachments/{id}/upload HTTP/1.1\r\nHost: {addr}\r\nX-User-Id: alice\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+    )
+    .unwrap();
+    socket.write_all(&[b'y'; 1000]).unwrap();
+    socket.flush().unwrap();
+    // The upload is under way: a hidden temporary file, nothing else.
+    eventually(
+        || {
+            let names = dir_entries(&app);
+            names.len() == 1 && names[0].starts_with('.') && names[0].ends_with(".part")
+        },
+        "the upload's temporary file exists",
+    )
+    .await;
+    drop(socket);
+    eventually(
+        || dir_entries(&app).is_empty(),
+        "the temporary file is removed",
+    )
+    .await;
+
+    // The attachment is still there and takes a complete upload.
+    let reply = upload_put(&app, "alice", &upload_url(&app, &id), vec![b'z'; 100_000]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(dir_entries(&app), vec![id]);
+}
