@@ -228,6 +228,8 @@ pub(crate) struct ThreadDeps {
     pub(crate) model: ModelConfig,
     /// The provider's HTTP client, shared so connections are pooled.
     pub(crate) http: Option<ModelHttp>,
+    /// Attachment bytes, for model input.
+    pub(crate) attachments: AttachmentStore,
     pub(crate) tools: Tools,
     pub(crate) responder: Arc<dyn Responder>,
     pub(crate) titles: bool,
@@ -346,6 +348,7 @@ impl Engine {
         };
         let deps = Arc::new(ThreadDeps {
             store: store.clone(),
+            attachments: attachments.clone(),
             model: config.model.clone(),
             http,
             tools: config.tools.clone(),

@@ -548,3 +548,76 @@ async fn new_threads_get_a_title_from_a_background_call() {
         assert_eq!(fake.requests().len(), 3);
     }
 }
+
+/// Creates and uploads an attachment as alice; returns its id.
+async fn upload(app: &TestApp, name: &str, mime: &str, bytes: &[u8]) -> String {
+    let created = app
+        .post(&json!({"type": "attachments.create", "params": {"name": name, "size": bytes.len(), "mime_type": mime}}))
+        .await
+        .json();
+    let url = created["upload_descriptor"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .client
+        .put(url)
+        .header("X-User-Id", "alice")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "upload: {}", resp.status());
+    created["id"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn an_image_and_a_pdf_reach_the_model_in_its_own_shape() {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    for api in APIS {
+        let (app, fake) = app(
+            api,
+            Behaviour {
+                tokens: 2,
+                ..Default::default()
+            },
+        )
+        .await;
+        let png = b"\x89PNG fake image";
+        let pdf = b"%PDF-1.4 fake";
+        let image = upload(&app, "cat.png", "image/png", png).await;
+        let file = upload(&app, "report.pdf", "application/pdf", pdf).await;
+        let body = json!({"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "What is in these?"}],
+            "attachments": [image, file], "inference_options": {}}}});
+        let events = app.post(&body).await.events();
+        assert!(error_event(&events).is_none(), "{api:?}: {events:?}");
+        let request = fake.requests().pop().unwrap();
+        let image_url = format!("data:image/png;base64,{}", b64(png));
+        let file_data = format!("data:application/pdf;base64,{}", b64(pdf));
+        let user = match api {
+            Api::Responses => request["input"][0]["content"].clone(),
+            Api::Chat => request["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["role"] == "user")
+                .unwrap()["content"]
+                .clone(),
+        };
+        let expected = match api {
+            Api::Responses => json!([
+                {"type": "input_text", "text": "What is in these?"},
+                {"type": "input_image", "detail": "auto", "image_url": image_url},
+                {"type": "input_file", "filename": "report.pdf", "file_data": file_data},
+            ]),
+            Api::Chat => json!([
+                {"type": "text", "text": "What is in these?"},
+                {"type": "image_url", "image_url": {"url": image_url, "detail": "auto"}},
+                {"type": "file", "file": {"file_data": file_data, "filename": "report.pdf"}},
+            ]),
+        };
+        assert_eq!(user, expected, "{api:?}: {request}");
+    }
+}

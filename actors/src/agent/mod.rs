@@ -93,6 +93,8 @@ pub struct AgentParams {
     pub http: Option<ModelHttp>,
     /// The tools offered to the model.
     pub tools: Tools,
+    /// Where attachment bytes are, for model input.
+    pub attachments: Option<crate::attachments::AttachmentStore>,
     /// The user the turn runs for (tool handlers get it).
     pub user: UserId,
     /// Whether untitled threads get a title (the echo model derives it

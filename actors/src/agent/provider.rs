@@ -55,7 +55,12 @@ pub(super) async fn run(
             "no HTTP client for the model provider".into(),
         )));
     };
-    let mut input = input::history_to_input(&params.history, settings.history_budget_tokens);
+    let attachments = attachment_bytes(params).await;
+    let mut input = input::history_to_input_with(
+        &params.history,
+        settings.history_budget_tokens,
+        &attachments,
+    );
     let tools = params.tools.specs();
     let mut converter = RunConverter::new(params.thread.id.clone());
     let tool_ctx = ToolContext {
@@ -141,6 +146,43 @@ pub(super) async fn run(
     }
     let error = ModelError::TooManyModelCalls(settings.max_model_calls);
     finish(emitter, &mut converter, Err(error)).await
+}
+
+/// The most attachments read for one model input (newest first); older
+/// ones are named in text, which keeps a long thread's input bounded.
+const MAX_ATTACHMENTS_READ: usize = 16;
+
+/// The bytes of the newest attachments of the history's user messages.
+async fn attachment_bytes(params: &AgentParams) -> input::AttachmentBytes {
+    let mut out = input::AttachmentBytes::new();
+    let Some(store) = &params.attachments else {
+        return out;
+    };
+    let ids = params
+        .history
+        .iter()
+        .rev()
+        .filter_map(|item| match &item.kind {
+            crate::protocol::ItemKind::UserMessage(m) => {
+                Some(m.attachments.iter().map(|a| a.id.clone()))
+            }
+            _ => None,
+        })
+        .flatten()
+        .take(MAX_ATTACHMENTS_READ)
+        .collect::<Vec<String>>();
+    for id in ids {
+        match store.read(&id).await {
+            Ok(Some(bytes)) => {
+                out.insert(id, bytes);
+            }
+            Ok(None) => {
+                debug!(attachment = %id, "attachment has no bytes (never uploaded or deleted)")
+            }
+            Err(e) => warn!(attachment = %id, error = %e, "reading an attachment failed"),
+        }
+    }
+    out
 }
 
 /// Runs one server tool; a failure becomes text the model reads.

@@ -81,11 +81,27 @@ const TAG_NOTE: &str = "# User-provided context for @-mentions\n\
 /// last `user_message` is always kept, even when it alone exceeds the
 /// budget (its cost is reserved first). Nothing is capped by item count.
 pub fn history_to_input(history: &[ThreadItem], budget_tokens: usize) -> Vec<Value> {
+    history_to_input_with(history, budget_tokens, &AttachmentBytes::new())
+}
+
+/// Attachment bytes by attachment id, for [`history_to_input_with`].
+pub type AttachmentBytes = std::collections::HashMap<String, Vec<u8>>;
+
+/// [`history_to_input`], with the bytes of the attachments the caller
+/// could read: an image becomes an `input_image` part (a `data:` URL), a
+/// text file an `input_text` part with its content, any other file an
+/// `input_file` part (a `data:` URL with its name); an attachment without
+/// bytes is named in a text part (MODEL_STREAMING.md §5.2).
+pub fn history_to_input_with(
+    history: &[ThreadItem],
+    budget_tokens: usize,
+    attachments: &AttachmentBytes,
+) -> Vec<Value> {
     let last = history.len().checked_sub(1);
     let groups: Vec<Vec<Value>> = history
         .iter()
         .enumerate()
-        .map(|(i, item)| item_to_input(item, Some(i) == last))
+        .map(|(i, item)| item_to_input(item, Some(i) == last, attachments))
         .collect();
     let anchor = history
         .iter()
@@ -158,9 +174,41 @@ fn select_within_budget(groups: &[Vec<Value>], anchor: Option<usize>, budget: us
 
 /// The input items of one thread item; `is_last` lets a user message's
 /// quoted text through (§5.2).
-fn item_to_input(item: &ThreadItem, is_last: bool) -> Vec<Value> {
+/// One attachment as an input part: its content when the bytes are
+/// known, else its name.
+fn attachment_part(attachment: &crate::protocol::Attachment, bytes: Option<&[u8]>) -> Value {
+    use base64::Engine as _;
+    let Some(bytes) = bytes else {
+        return input_text(format!(
+            "[attachment: {} ({})]",
+            attachment.name, attachment.mime_type
+        ));
+    };
+    let media_type = attachment
+        .mime_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if media_type.starts_with("text/") {
+        let text = String::from_utf8_lossy(bytes);
+        return input_text(format!("[attachment: {}]\n{text}", attachment.name));
+    }
+    let data_url = format!(
+        "data:{media_type};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    );
+    if media_type.starts_with("image/") {
+        json!({"type": "input_image", "detail": "auto", "image_url": data_url})
+    } else {
+        json!({"type": "input_file", "filename": attachment.name, "file_data": data_url})
+    }
+}
+
+fn item_to_input(item: &ThreadItem, is_last: bool, attachments: &AttachmentBytes) -> Vec<Value> {
     match &item.kind {
-        ItemKind::UserMessage(message) => user_message(message, is_last),
+        ItemKind::UserMessage(message) => user_message(message, is_last, attachments),
         ItemKind::AssistantMessage(message) if message.content.is_empty() => Vec::new(),
         ItemKind::AssistantMessage(message) => {
             let parts = message
@@ -214,7 +262,11 @@ fn item_to_input(item: &ThreadItem, is_last: bool) -> Vec<Value> {
     }
 }
 
-fn user_message(message: &UserMessageItem, is_last: bool) -> Vec<Value> {
+fn user_message(
+    message: &UserMessageItem,
+    is_last: bool,
+    attachments: &AttachmentBytes,
+) -> Vec<Value> {
     let mut text = String::new();
     let mut tags: Vec<(&str, &Map<String, Value>)> = Vec::new();
     for part in &message.content {
@@ -232,13 +284,11 @@ fn user_message(message: &UserMessageItem, is_last: bool) -> Vec<Value> {
         }
     }
     let mut parts = vec![input_text(text)];
-    // Real attachment input (images, files) is not implemented yet: name
-    // the attachment so the model knows it exists.
     parts.extend(message.attachments.iter().map(|attachment| {
-        input_text(format!(
-            "[attachment: {} ({})]",
-            attachment.name, attachment.mime_type
-        ))
+        attachment_part(
+            attachment,
+            attachments.get(&attachment.id).map(Vec::as_slice),
+        )
     }));
     let mut items = vec![message_item("user", parts)];
     if is_last && let Some(quoted) = message.quoted_text.as_deref().filter(|q| !q.is_empty()) {

@@ -361,6 +361,7 @@ impl ThreadActor {
             model: self.deps.model.clone(),
             http: self.deps.http.clone(),
             tools: self.deps.tools.clone(),
+            attachments: Some(self.deps.attachments.clone()),
             user: self.key.user.clone(),
             titles: self.deps.titles,
             responder: self.deps.responder.clone(),
