@@ -669,9 +669,11 @@ impl Engine {
                 )
             }
             Request::ThreadsDelete(p) => {
+                let thread_id = p.thread_id.clone();
                 let key = ThreadKey::new(user, p.thread_id);
                 self.ask(ctx, key, Initial::Load, |reply| Command::Delete { reply })
                     .await?;
+                self.delete_thread_attachments(user, &thread_id).await;
                 json(&EmptyResponse {})
             }
             Request::ItemsFeedback(ItemsFeedbackParams {
@@ -743,6 +745,38 @@ impl Engine {
                 };
                 self.inner.store.writer.write(vec![op]).await?;
                 json(&EmptyResponse {})
+            }
+        }
+    }
+
+    /// Removes the files and records of the attachments bound to a deleted
+    /// thread. The thread is gone already; a failure here is logged, and
+    /// the leftovers are only unreachable files.
+    async fn delete_thread_attachments(&self, user: &UserId, thread_id: &ThreadId) {
+        let rows = match self
+            .inner
+            .store
+            .reads
+            .attachments_of_thread(&user.0, &thread_id.0)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(thread_id = %thread_id, error = %e, "listing a deleted thread's attachments failed");
+                return;
+            }
+        };
+        for row in rows {
+            if let Err(e) = self.inner.attachments.delete(&row.id).await {
+                tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's file failed");
+                continue;
+            }
+            let op = WriteOp::DeleteAttachment {
+                user_id: user.0.clone(),
+                attachment_id: row.id.clone(),
+            };
+            if let Err(e) = self.inner.store.writer.write(vec![op]).await {
+                tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's record failed");
             }
         }
     }

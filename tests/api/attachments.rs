@@ -377,3 +377,45 @@ async fn a_dropped_upload_leaves_no_file() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(dir_entries(&app), vec![id]);
 }
+
+#[actix_web::test]
+async fn deleting_a_thread_removes_its_attachments() {
+    let app = spawn_app().await;
+    let kept = create_attachment(&app, "alice", "keep.png", PNG.len() as u64, "image/png")
+        .await
+        .json();
+    let gone = create_attachment(&app, "alice", "gone.png", PNG.len() as u64, "image/png")
+        .await
+        .json();
+    for a in [&kept, &gone] {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(
+            upload_put(&app, "alice", &upload_url(&app, id), PNG.to_vec())
+                .await
+                .status,
+            200
+        );
+    }
+    let gone_id = gone["id"].as_str().unwrap().to_owned();
+    let (thread, _) = {
+        let events = app
+            .post(&message_with("with a picture", &[&gone_id]))
+            .await
+            .events();
+        (
+            events[0]["thread"]["id"].as_str().unwrap().to_owned(),
+            events,
+        )
+    };
+    assert_eq!(dir_entries(&app).len(), 2);
+    let reply = app
+        .post(&json!({"type": "threads.delete", "params": {"thread_id": thread}}))
+        .await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "{}"));
+    // The thread's attachment is gone (file and record); the unbound one stays.
+    assert_eq!(dir_entries(&app), [kept["id"].as_str().unwrap().to_owned()]);
+    let again = app
+        .post(&json!({"type": "attachments.delete", "params": {"attachment_id": gone_id}}))
+        .await;
+    assert_eq!(again.status, 404);
+}

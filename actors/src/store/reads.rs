@@ -340,6 +340,35 @@ impl ReadPool {
     }
 }
 
+impl ReadPool {
+    /// The user's attachments bound to a thread (by the `thread_id` in
+    /// their stored JSON), e.g. to remove their files with the thread.
+    pub async fn attachments_of_thread(
+        &self,
+        user_id: &str,
+        thread_id: &str,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
+        let (user_id, thread_id) = (user_id.to_owned(), thread_id.to_owned());
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, user_id, data FROM attachments \
+                 WHERE user_id = ?1 AND json_extract(data, '$.thread_id') = ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![user_id, thread_id], |row| {
+                    Ok(AttachmentRow {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        data: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
 /// `limit + 1`: one row more than the page, to learn `has_more`.
 fn fetch_count(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
