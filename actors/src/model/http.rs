@@ -195,10 +195,22 @@ impl ModelHttp {
     pub async fn stream(&self, url: &str, body: &Value) -> Result<SseStream, ModelError> {
         let payload = serde_json::to_vec(body)
             .map_err(|e| ModelError::Failed(format!("serializing the request body: {e}")))?;
+        let response = self
+            .send_with_retries(|| self.client.post(url).body(payload.clone()))
+            .await?;
+        self.open(response).await
+    }
+
+    /// Sends the request `build` makes (once per attempt) until it gets a
+    /// 2xx answer, retrying what the policy allows (see [`stream`](Self::stream)).
+    async fn send_with_retries<F>(&self, build: F) -> Result<Response, ModelError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
         let mut retries = 0;
         loop {
-            let (failure, delay) = match self.client.post(url).body(payload.clone()).send().await {
-                Ok(response) if response.status().is_success() => return self.open(response).await,
+            let (failure, delay) = match build().send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     match self.retry_delay(status, response.headers(), retries) {
@@ -242,43 +254,15 @@ impl ModelHttp {
     where
         F: Fn() -> reqwest::multipart::Form,
     {
-        let mut retries = 0;
-        loop {
-            let request = self
-                .client
-                .post(url)
-                .header(header::ACCEPT, "application/json")
-                .multipart(form());
-            let (failure, delay) = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    return self.read_json(response).await;
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match self.retry_delay(status, response.headers(), retries) {
-                        Some(delay) => (format!("HTTP {status}"), delay),
-                        None => return Err(self.http_error(response).await),
-                    }
-                }
-                Err(error) => {
-                    let retryable = !(error.is_builder() || error.is_redirect());
-                    let error = self.send_error(error);
-                    if !retryable || retries >= self.max_retries {
-                        return Err(error);
-                    }
-                    (error.to_string(), self.backoff.delay(retries))
-                }
-            };
-            retries += 1;
-            warn!(
-                error = %failure,
-                retry = retries,
-                max_retries = self.max_retries,
-                delay_ms = delay.as_millis() as u64,
-                "model request failed; retrying"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        let response = self
+            .send_with_retries(|| {
+                self.client
+                    .post(url)
+                    .header(header::ACCEPT, "application/json")
+                    .multipart(form())
+            })
+            .await?;
+        self.read_json(response).await
     }
 
     /// The JSON body of a 2xx answer (at most `max_event_bytes`), unless it
