@@ -123,13 +123,20 @@ impl AttachmentStore {
         mime_allowed(&self.config.allowed_types, mime_type)
     }
 
+    /// Checks a type: 415 unless it is accepted.
+    pub fn check_type(&self, mime_type: &str) -> Result<(), EngineError> {
+        if self.type_allowed(mime_type) {
+            Ok(())
+        } else {
+            Err(EngineError::UnsupportedMediaType(format!(
+                "attachments of type {mime_type:?} are not accepted"
+            )))
+        }
+    }
+
     /// Checks a declared type and size: 415 or 413.
     pub fn check(&self, mime_type: &str, size: u64) -> Result<(), EngineError> {
-        if !self.type_allowed(mime_type) {
-            return Err(EngineError::UnsupportedMediaType(format!(
-                "attachments of type {mime_type:?} are not accepted"
-            )));
-        }
+        self.check_type(mime_type)?;
         if size > self.config.max_bytes {
             return Err(self.too_large());
         }

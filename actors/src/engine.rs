@@ -413,12 +413,7 @@ impl Engine {
     {
         let attachment = self.load_attachment(user, attachment_id).await?;
         let store = &self.inner.attachments;
-        if !store.type_allowed(&attachment.mime_type) {
-            return Err(EngineError::UnsupportedMediaType(format!(
-                "attachments of type {:?} are not accepted",
-                attachment.mime_type
-            )));
-        }
+        store.check_type(&attachment.mime_type)?;
         store.write_stream(&attachment.id, bytes).await?;
         Ok(attachment)
     }
@@ -529,7 +524,7 @@ impl Engine {
         let user = &ctx.user_id;
         match request {
             Request::ThreadsCreate(p) => self
-                .create_thread(ctx, user, p.input)
+                .create_thread(ctx, p.input)
                 .await
                 .map(EngineResponse::Stream),
             Request::ThreadsAddUserMessage(p) => {
@@ -857,9 +852,9 @@ impl Engine {
     async fn create_thread(
         &self,
         ctx: &RequestContext,
-        user: &UserId,
         input: UserMessageInput,
     ) -> Result<crate::engine::EventStream, EngineError> {
+        let user = &ctx.user_id;
         let (message, attachments) = self.user_message(user, input).await?;
         let meta = ThreadMetadata {
             title: None,

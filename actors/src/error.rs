@@ -29,9 +29,6 @@ pub enum EngineError {
     /// The responder does not implement the hook this request needs.
     #[error("this server does not implement {0}")]
     NotImplemented(&'static str),
-    /// A request type this server does not implement yet.
-    #[error("request type `{0}` is not supported by this server yet")]
-    Unsupported(&'static str),
     /// An attachment is larger than the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -74,7 +71,7 @@ impl EngineError {
     /// The HTTP status this error should be answered with.
     pub fn status(&self) -> u16 {
         match self {
-            EngineError::BadRequest { .. } | EngineError::Unsupported(_) => 400,
+            EngineError::BadRequest { .. } => 400,
             EngineError::NotFound(_) => 404,
             EngineError::Conflict(_) => 409,
             EngineError::PayloadTooLarge(_) => 413,
@@ -94,7 +91,6 @@ impl EngineError {
             EngineError::Conflict(_) => "conflict",
             EngineError::PayloadTooLarge(_) => "payload_too_large",
             EngineError::UnsupportedMediaType(_) => "unsupported_media_type",
-            EngineError::Unsupported(_) => "unsupported_request_type",
             EngineError::NotImplemented(_) | EngineError::NotConfigured(_) => "not_implemented",
             EngineError::Upstream { code, .. } => code,
             EngineError::ShuttingDown => "shutting_down",

@@ -253,7 +253,7 @@ pub fn default_cancel_cleanup(
     let mut keep: Vec<ThreadItem> = pending
         .into_iter()
         .filter(|item| match &item.kind {
-            ItemKind::AssistantMessage(m) => m.content.iter().any(|c| !c.text.trim().is_empty()),
+            ItemKind::AssistantMessage(m) => !m.is_empty(),
             _ => false,
         })
         .collect();

@@ -130,7 +130,6 @@ async fn collect(s: &mut EventStream) -> Vec<Value> {
     let mut out = Vec::new();
     while let Some(e) = s.next_event().await {
         out.push(serde_json::to_value(&e).unwrap());
-        let _: &ThreadStreamEvent = &e;
     }
     out
 }
@@ -275,7 +274,6 @@ async fn responder_errors_become_error_events() {
         events[1],
         json!({"type": "error", "code": "stream.error", "allow_retry": true})
     );
-    let _ = Duration::ZERO;
     engine.shutdown().await;
 }
 

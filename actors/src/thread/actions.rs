@@ -122,19 +122,13 @@ impl ThreadActor {
         self.busy = true;
         let fut = async move { load_sender(&reads, &user, &thread, item_id).await };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
-            act.busy = false;
-            match res {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    act.pump(ctx);
-                }
-                Ok(sender) => {
-                    let (turn_id, stream) = act.new_turn(ctx);
-                    let _ = reply.send(Ok(stream));
-                    let job = TurnJob::Action(action, sender.map(|(_, item)| item));
-                    act.begin_pipeline(turn_id, job, ctx);
-                }
-            }
+            let checked = res.map(|sender| {
+                (
+                    TurnJob::Action(action, sender.map(|(_, item)| item)),
+                    Vec::new(),
+                )
+            });
+            act.start_checked_turn(checked, reply, ctx);
         }));
     }
 
@@ -247,20 +241,12 @@ impl ThreadActor {
             Ok((seq, answered))
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
-            act.busy = false;
-            match res {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    act.pump(ctx);
-                }
-                Ok((seq, answered)) => {
-                    act.cache_put(seq, answered.clone());
-                    let (turn_id, stream) = act.new_turn(ctx);
-                    let _ = reply.send(Ok(stream));
-                    let replaced = ThreadStreamEvent::ThreadItemReplaced { item: answered };
-                    act.begin_pipeline_after(turn_id, TurnJob::Respond(None), vec![replaced], ctx);
-                }
-            }
+            let checked = res.map(|(seq, answered)| {
+                act.cache_put(seq, answered.clone());
+                let replaced = ThreadStreamEvent::ThreadItemReplaced { item: answered };
+                (TurnJob::Respond(None), vec![replaced])
+            });
+            act.start_checked_turn(checked, reply, ctx);
         }));
     }
 }

@@ -216,22 +216,14 @@ impl ThreadActor {
             Ok((cache, message, row.seq))
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
-            act.busy = false;
-            match res {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                    act.pump(ctx);
+            let checked = res.map(|(cache, message, kept_up_to)| {
+                match cache {
+                    Some(items) => act.loaded().items = items,
+                    None => act.loaded().items.retain_up_to(kept_up_to),
                 }
-                Ok((cache, message, kept_up_to)) => {
-                    match cache {
-                        Some(items) => act.loaded().items = items,
-                        None => act.loaded().items.retain_up_to(kept_up_to),
-                    }
-                    let (turn_id, stream) = act.new_turn(ctx);
-                    let _ = reply.send(Ok(stream));
-                    act.begin_pipeline(turn_id, TurnJob::Respond(Some(message)), ctx);
-                }
-            }
+                (TurnJob::Respond(Some(message)), Vec::new())
+            });
+            act.start_checked_turn(checked, reply, ctx);
         }));
     }
 
@@ -308,6 +300,29 @@ impl ThreadActor {
                 act.begin_pipeline(turn_id, TurnJob::Respond(None), ctx);
             },
         ));
+    }
+
+    /// Ends the checks a turn request needed (reads and writes made while
+    /// `busy`): a refusal goes back to the requester and the next command
+    /// runs; otherwise the turn starts with `job`, after `prelude`.
+    pub(super) fn start_checked_turn(
+        &mut self,
+        checked: Result<(TurnJob, Vec<ThreadStreamEvent>), EngineError>,
+        reply: oneshot::Sender<Result<EventStream, EngineError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.busy = false;
+        match checked {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                self.pump(ctx);
+            }
+            Ok((job, prelude)) => {
+                let (turn_id, stream) = self.new_turn(ctx);
+                let _ = reply.send(Ok(stream));
+                self.begin_pipeline_after(turn_id, job, prelude, ctx);
+            }
+        }
     }
 
     /// `stream_options`, then the responder.
@@ -533,7 +548,7 @@ impl Handler<ClientGone> for ThreadActor {
 /// only pending items kept when a turn is cancelled (§10.6) or fails.
 pub(super) fn is_non_empty_assistant_message(item: &ThreadItem) -> bool {
     match &item.kind {
-        ItemKind::AssistantMessage(m) => m.content.iter().any(|c| !c.text.trim().is_empty()),
+        ItemKind::AssistantMessage(m) => !m.is_empty(),
         _ => false,
     }
 }
