@@ -2,7 +2,8 @@
 //!
 //! Thin by design: [`run`] turns `POST /chatkit` bodies into
 //! [`Engine::process`] calls and engine streams into Server-Sent Events,
-//! and serves the attachment upload and preview endpoints ([`uploads`]).
+//! serves the attachment upload and preview endpoints ([`uploads`]) and
+//! the built-in chat page ([`ui`]).
 //! Everything below HTTP lives in the `chatkit-actors` crate.
 #![forbid(unsafe_code)]
 
@@ -11,6 +12,7 @@ pub mod http;
 pub mod settings;
 pub mod sse;
 pub mod telemetry;
+pub mod ui;
 pub mod uploads;
 
 use std::net::TcpListener;
@@ -29,6 +31,10 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
     let shutdown_timeout = settings.shutdown_timeout.as_secs();
     let handle_signals = settings.handle_signals;
     let workers = settings.workers;
+    let ui = settings
+        .ui_path
+        .is_some()
+        .then(|| web::Data::new(ui::Ui::new(&settings, engine.attachments().config())));
     let state = web::Data::new(http::AppState { engine, settings });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
@@ -47,6 +53,11 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
                     .route(web::get().to(uploads::preview)),
             )
             .route("/healthz", web::get().to(http::healthz))
+            .configure(|cfg| {
+                if let Some(ui) = &ui {
+                    ui::Ui::configure(cfg, ui.clone());
+                }
+            })
     })
     .on_connect(disable_nagle)
     .listen(listener)?

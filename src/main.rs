@@ -152,6 +152,12 @@ struct Cli {
     /// address.
     #[arg(long, env = "CHATKIT_PUBLIC_BASE_URL")]
     public_base_url: Option<String>,
+    /// Path of the built-in chat page (its files are under `{path}/assets/`).
+    #[arg(long, env = "CHATKIT_UI_PATH", default_value = "/")]
+    ui_path: String,
+    /// Do not serve the built-in chat page.
+    #[arg(long, env = "CHATKIT_NO_UI")]
+    no_ui: bool,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -254,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
         context_headers: cli.context_headers.clone(),
+        ui_path: (!cli.no_ui).then(|| cli.ui_path.clone()),
         ..Settings::default()
     };
 
@@ -294,6 +301,11 @@ async fn main() -> anyhow::Result<()> {
         model = %engine_config_model(&engine),
         "chatkit-server listening"
     );
+    if let Some(ui_path) = &settings.ui_path {
+        let base = engine.attachments().config().public_base_url.clone();
+        let page = chatkit_server::ui::page_url(&base, ui_path);
+        info!(url = %page, "chat page: {page}");
+    }
     let server = run(listener, settings, engine.clone())?;
     server.await?;
     info!("HTTP server stopped; cancelling remaining turns and closing the store");

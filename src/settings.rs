@@ -36,6 +36,9 @@ pub struct Settings {
     /// `RequestContext::data` (lower-cased names), e.g. the locale
     /// ChatKit.js sends as `Accept-Language`.
     pub context_headers: Vec<String>,
+    /// Where the built-in chat page is served (`/` by default); `None`
+    /// turns it off. Its scripts and styles live under `{ui_path}/assets/`.
+    pub ui_path: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             handle_signals: true,
             workers: None,
             context_headers: vec!["accept-language".to_owned()],
+            ui_path: Some("/".to_owned()),
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct AppOptions {
     pub max_audio_bytes: Option<usize>,
     /// The transcription model (`None`: the engine's default).
     pub transcription_model: Option<Option<String>>,
+    /// Where the chat page is served (`None`: not at all).
+    pub ui_path: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -58,6 +60,7 @@ impl Default for AppOptions {
             attachment_max_bytes: None,
             max_audio_bytes: None,
             transcription_model: None,
+            ui_path: Some("/".to_owned()),
         }
     }
 }
@@ -115,6 +118,7 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
         shutdown_timeout: Duration::from_secs(1),
         handle_signals: false,
         workers: Some(2),
+        ui_path: options.ui_path.clone(),
         ..Settings::default()
     };
     let server = run(listener, settings, engine.clone()).expect("server starts");

@@ -5,6 +5,7 @@
 mod actions;
 mod attachments;
 mod bad_input;
+mod browser;
 mod cancellation;
 mod concurrency;
 mod conformance;
@@ -17,3 +18,4 @@ mod persistence;
 mod process;
 mod requests;
 mod transcribe;
+mod ui;
