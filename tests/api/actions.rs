@@ -31,7 +31,7 @@ fn with_widget(item: &ThreadItem, widget: WidgetRoot) -> ThreadItem {
 }
 
 /// Shows a widget, asks questions, handles the widget's actions.
-struct Shop;
+pub(crate) struct Shop;
 
 impl Responder for Shop {
     fn respond(

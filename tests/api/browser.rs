@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chatkit_actors::model::{ModelConfig, ProviderSettings};
+use chatkit_actors::tools::Tools;
 use chatkit_server::fake_model::{Behaviour, FakeModel};
 
 use crate::helpers::*;
@@ -71,6 +72,15 @@ async fn app(
     behaviour: Behaviour,
     tweak: impl FnOnce(&mut ProviderSettings),
 ) -> (TestApp, FakeModel) {
+    app_with(behaviour, tweak, |_| {}).await
+}
+
+/// [`app`], with changes to the server's options.
+async fn app_with(
+    behaviour: Behaviour,
+    tweak: impl FnOnce(&mut ProviderSettings),
+    options: impl FnOnce(&mut AppOptions),
+) -> (TestApp, FakeModel) {
     let fake = FakeModel::start(behaviour)
         .await
         .expect("fake model starts");
@@ -81,12 +91,13 @@ async fn app(
     s.read_timeout = Duration::from_secs(5);
     s.max_retries = 0;
     tweak(&mut s);
-    let app = spawn_app_with(AppOptions {
+    let mut app_options = AppOptions {
         model: Some(ModelConfig::Chat(s)),
         titles: false,
         ..Default::default()
-    })
-    .await;
+    };
+    options(&mut app_options);
+    let app = spawn_app_with(app_options).await;
     (app, fake)
 }
 
@@ -282,4 +293,69 @@ async fn two_users_never_see_each_others_threads() {
     assert_eq!(user_threads(&app, "ann"), 1);
     assert_eq!(user_threads(&app, "bob"), 1);
     assert_eq!(user_threads(&app, "local-user"), 0);
+}
+
+#[actix_web::test]
+async fn widgets_actions_and_structured_input_work_in_the_page() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app_with(AppOptions {
+        responder: Some(std::sync::Arc::new(crate::actions::Shop)),
+        ..Default::default()
+    })
+    .await;
+    scenario("widgets", &app).await;
+}
+
+#[actix_web::test]
+async fn client_tools_reasoning_attachments_and_titles_work_in_the_page() {
+    if !browser_available() {
+        return;
+    }
+    let (app, fake) = app_with(
+        Behaviour {
+            tokens: 3,
+            reasoning: 2,
+            client_tool: Some("pick_color".into()),
+            ..Default::default()
+        },
+        |_| {},
+        |o| {
+            o.titles = true;
+            o.tools = Tools::new().client(
+                "pick_color",
+                "Ask the user to pick a color.",
+                serde_json::json!({"type": "object", "properties": {}}),
+            );
+        },
+    )
+    .await;
+    scenario("assistant", &app).await;
+    let sent = serde_json::to_string(&fake.requests()).unwrap();
+    assert!(sent.contains("teal"), "the tool output reached the model");
+    assert!(
+        sent.contains("remember the milk"),
+        "the attachment reached the model"
+    );
+    assert_eq!(
+        app.count_rows(
+            "SELECT COUNT(*) FROM attachments WHERE json_extract(data, '$.thread_id') IS NOT NULL"
+        ),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn the_thread_list_pages_and_collapses_on_narrow_screens() {
+    if !browser_available() {
+        return;
+    }
+    // The echo model titles a thread with its first message.
+    let app = spawn_app().await;
+    for i in 0..45 {
+        app.create_thread_as("local-user", &format!("thread {i}"))
+            .await;
+    }
+    scenario("many_threads", &app).await;
 }

@@ -45,6 +45,9 @@ async function launch() {
   });
 }
 
+/** Every page opened, for the report of a failure. */
+const openPages = [];
+
 /** A page that records errors, CSP violations and dialogs. */
 async function openPage(browser, url, { viewport = { width: 1100, height: 760 }, colorScheme = 'light' } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
@@ -63,6 +66,7 @@ async function openPage(browser, url, { viewport = { width: 1100, height: 760 },
   });
   await page.goto(url);
   await page.waitForSelector('html[data-ready="true"]');
+  openPages.push(page);
   return { context, page };
 }
 
@@ -310,6 +314,78 @@ const scenarios = {
   },
 };
 
+// Widgets and their actions, structured input (a custom responder).
+scenarios.widgets = async (browser) => {
+  const { page } = await openPage(browser, args.url);
+  await send(page, 'widget');
+  await page.waitForSelector('.w-card .w-title:has-text("Draft email")');
+  await page.waitForSelector('.w-card .w-badge:has-text("Draft")');
+  await page.click('.w-card .w-button:has-text("Send")');
+  await page.waitForSelector('.w-card .w-badge:has-text("Sent")');
+  await page.waitForSelector('.notice:has-text("Sent draft")');
+  assert((await page.locator('.w-card').count()) === 1, 'the widget was replaced in place');
+  await send(page, 'ask');
+  await page.waitForSelector('.structured-input legend:has-text("Priority?")');
+  await page.check('.structured-input input[value="High"]');
+  await page.fill('.structured-input input[name="notes"]', 'by Friday');
+  await page.click('.structured-input button[type="submit"]');
+  await waitFor(page, () => /Thanks:/.test(document.querySelector('#items')?.textContent || ''), null, 'the answer to the questions');
+  const thanks = await page.locator('.item-assistant_message').last().textContent();
+  assert(thanks.includes('High') && thanks.includes('by Friday'), `answers sent: ${thanks}`);
+  await page.waitForSelector('.structured-input :text("Answered.")');
+  checkClean(page);
+  await shot(page, 'widgets');
+};
+
+// A client tool answered by the page's registry, reasoning as a
+// collapsible workflow, an attachment, and the title arriving live.
+scenarios.assistant = async (browser) => {
+  const { page } = await openPage(browser, args.url);
+  await page.evaluate(() => window.chatkitTools.register('pick_color', (args) => ({ color: 'teal', asked: args })));
+  await page.setInputFiles('#file-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('remember the milk') });
+  await page.waitForSelector('.chip-ready:has-text("notes.txt")');
+  await send(page, 'choose a color');
+  await waitFor(page, () => /teal/.test(document.querySelector('.item-assistant_message:last-child')?.textContent || '') && !document.getElementById('app').classList.contains('is-streaming'), null, 'the answer after the tool output');
+  await page.waitForSelector('.item-client_tool_call:has-text("pick_color")');
+  await page.waitForSelector('.item-client_tool_call :text("tool done")');
+  await page.waitForSelector('.item-user_message .file-chip:has-text("notes.txt")');
+  assert((await page.locator('.attachment-chips li').count()) === 0, 'chips cleared after sending');
+  // Reasoning is a collapsed workflow that opens on click.
+  const workflow = page.locator('details.workflow').first();
+  await workflow.locator('summary').click();
+  assert(await workflow.evaluate((d) => d.open), 'workflow opens');
+  await waitFor(page, () => document.getElementById('thread-title').textContent !== 'New conversation', null, 'a title (thread.updated)');
+  checkClean(page);
+  await shot(page, 'assistant');
+};
+
+// The thread list pages as it scrolls (threads.list with a cursor).
+scenarios.many_threads = async (browser) => {
+  const { page } = await openPage(browser, args.url, { viewport: { width: 1000, height: 600 } });
+  await page.waitForSelector('.thread-link');
+  const first = await page.locator('.thread-link').count();
+  assert(first < 45, `one page first (${first})`);
+  for (let i = 0; i < 20 && (await page.locator('.thread-link').count()) < 45; i += 1) {
+    await page.locator('#thread-list-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await page.waitForTimeout(100);
+  }
+  assert((await page.locator('.thread-link').count()) === 45, 'every thread listed once');
+  const titles = await page.locator('.thread-link-title').allTextContents();
+  assert(titles[0] === 'thread 44' && titles[44] === 'thread 0', `newest first: ${titles[0]} … ${titles[44]}`);
+  // Narrow screens: the list is a drawer behind the menu button.
+  await page.setViewportSize({ width: 390, height: 700 });
+  await page.waitForTimeout(300);
+  const drawer = await page.locator('#sidebar').boundingBox();
+  assert(drawer.x + drawer.width <= 1, `the list is off screen (${JSON.stringify(drawer)})`);
+  await page.click('#toggle-sidebar');
+  await page.waitForSelector('#toggle-sidebar[aria-expanded="true"]');
+  await page.click('.thread-link >> nth=3');
+  await page.waitForSelector('#toggle-sidebar[aria-expanded="false"]');
+  await page.waitForSelector('#thread-title:has-text("thread 41")');
+  checkClean(page);
+  await shot(page, 'many_threads');
+};
+
 const run = scenarios[args.scenario];
 if (!run || !args.url) {
   console.error(`usage: node run.mjs --scenario <${Object.keys(scenarios).join('|')}> --url <page url> [--screenshots dir]`);
@@ -322,6 +398,12 @@ try {
 } catch (error) {
   console.error(`browser scenario ${args.scenario} failed: ${error.stack || error}`);
   process.exitCode = 1;
+  for (const [n, page] of openPages.entries()) {
+    const name = `${args.scenario}-failed${n ? `-${n + 1}` : ''}`;
+    await shot(page, name).catch(() => {});
+    const text = await page.locator('#items').textContent().catch(() => '?');
+    console.error(`page ${n + 1} (${page.url()}), screenshot ${name}.png:\n  problems: ${page.problems.join('; ') || 'none'}\n  conversation: ${text}`);
+  }
 } finally {
   await browser.close();
 }

@@ -525,6 +525,7 @@ function handleEvent(event, streamed) {
 }
 
 async function answerClientTools() {
+  flushRender(); // items still waiting for a frame
   const last = state.items.get(state.order[state.order.length - 1]);
   if (!last || last.type !== 'client_tool_call' || last.status !== 'pending' || !state.thread) return;
   const handler = toolHandlers.get(last.name);
