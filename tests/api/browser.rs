@@ -359,3 +359,23 @@ async fn the_thread_list_pages_and_collapses_on_narrow_screens() {
     }
     scenario("many_threads", &app).await;
 }
+
+#[actix_web::test]
+async fn a_long_thread_opens_at_its_end_and_loads_older_items() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (thread, _) = app.create_thread_as("local-user", "question 0").await;
+    for i in 1..25 {
+        let events = app
+            .post_as(
+                "local-user",
+                &add_message(&thread, &format!("question {i}")),
+            )
+            .await
+            .events();
+        assert_eq!(answer_text(&events), format!("You said: \"question {i}\""));
+    }
+    scenario("long_thread", &app).await;
+}

@@ -386,6 +386,50 @@ scenarios.many_threads = async (browser) => {
   await shot(page, 'many_threads');
 };
 
+// A long thread opens at its newest messages; older ones load on scroll.
+scenarios.long_thread = async (browser) => {
+  const { page } = await openPage(browser, args.url, { colorScheme: 'dark' });
+  await page.click('.thread-link');
+  await page.waitForSelector('.item-user_message');
+  const first = await page.locator('.item-user_message').count();
+  assert(first < 25, `one page first (${first} questions)`);
+  assert((await userBubbles(page).last().textContent()) === 'question 24', 'the newest message is shown');
+  for (let i = 0; i < 20 && (await page.locator('.item-user_message').count()) < 25; i += 1) {
+    await page.locator('#messages').evaluate((el) => el.scrollTo(0, 0));
+    await page.waitForTimeout(100);
+  }
+  const questions = await userBubbles(page).allTextContents();
+  assert(questions.length === 25, `every message once (${questions.length})`);
+  assert(questions.every((q, i) => q === `question ${i}`), `in order: ${questions.join(', ')}`);
+  assert(await page.isHidden('#load-older'), 'nothing more to load');
+  // The Markdown renderer on hostile input, in the page itself.
+  const rendered = await page.evaluate(async () => {
+    const { renderMarkdown } = await import(new URL('assets/markdown.js', document.querySelector('script[type=module]').src.replace(/assets\/app\.js$/, '')).href);
+    const div = document.createElement('div');
+    div.append(renderMarkdown([
+      '# Title <b>x</b>',
+      '[a](javascript:alert(1)) [b](data:text/html,<script>alert(1)</script>) [c](https://example.com/x "t")',
+      '**bold _and em_** `<code>` ~~gone~~ http://example.org/path.',
+      '```html', '<script>alert(1)</script>', '```',
+      '- one', '- two', '1. first', '2. second', '> quoted', '---',
+    ].join('\n')));
+    return {
+      links: [...div.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+      tags: [...div.querySelectorAll('*')].map((e) => e.tagName.toLowerCase()).sort().filter((t, i, all) => all.indexOf(t) === i),
+      code: div.querySelector('pre code')?.textContent,
+      heading: div.querySelector('h3')?.textContent,
+    };
+  });
+  assert(JSON.stringify(rendered.links) === JSON.stringify(['https://example.com/x', 'http://example.org/path']), `only http(s) links: ${rendered.links}`);
+  assert(rendered.code === '<script>alert(1)</script>', `code kept as text: ${rendered.code}`);
+  assert(rendered.heading === 'Title <b>x</b>', `heading text: ${rendered.heading}`);
+  const allowed = ['a', 'blockquote', 'br', 'code', 'del', 'em', 'h3', 'hr', 'li', 'ol', 'p', 'pre', 'strong', 'ul'];
+  assert(rendered.tags.every((t) => allowed.includes(t)), `only Markdown elements: ${rendered.tags}`);
+  assert(['blockquote', 'del', 'em', 'hr', 'ol', 'pre', 'strong', 'ul'].every((t) => rendered.tags.includes(t)), `every block and span: ${rendered.tags}`);
+  checkClean(page);
+  await shot(page, 'long_thread');
+};
+
 const run = scenarios[args.scenario];
 if (!run || !args.url) {
   console.error(`usage: node run.mjs --scenario <${Object.keys(scenarios).join('|')}> --url <page url> [--screenshots dir]`);
