@@ -46,6 +46,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("static/api.js"),
     ),
     (
+        "items.js",
+        "text/javascript; charset=utf-8",
+        include_str!("static/items.js"),
+    ),
+    (
         "markdown.js",
         "text/javascript; charset=utf-8",
         include_str!("static/markdown.js"),
@@ -278,6 +283,18 @@ mod tests {
         assert_eq!(ui_base(""), "");
         assert_eq!(ui_base("/chat/"), "/chat");
         assert_eq!(ui_base("chat"), "/chat");
+    }
+
+    #[test]
+    fn the_logged_url_joins_base_and_path() {
+        assert_eq!(
+            page_url("http://127.0.0.1:8000", "/"),
+            "http://127.0.0.1:8000/"
+        );
+        assert_eq!(
+            page_url("https://chat.example.com/", "chat/"),
+            "https://chat.example.com/chat"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ async fn assets_have_their_content_types_and_unknown_ones_are_404() {
     for (name, content_type) in [
         ("app.js", "text/javascript; charset=utf-8"),
         ("api.js", "text/javascript; charset=utf-8"),
+        ("items.js", "text/javascript; charset=utf-8"),
         ("markdown.js", "text/javascript; charset=utf-8"),
         ("widgets.js", "text/javascript; charset=utf-8"),
         ("dom.js", "text/javascript; charset=utf-8"),
