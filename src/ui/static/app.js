@@ -219,6 +219,7 @@ function firstToken() {
 
 function setStreaming(on) {
   state.streaming = on;
+  if (on) $('stop').disabled = false; // until stream_options says otherwise
   $('send').hidden = on;
   $('stop').hidden = !on;
   $('app').classList.toggle('is-streaming', on);
