@@ -264,6 +264,13 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
 
+    if let Some(ui_path) = &settings.ui_path {
+        let trim = |p: &str| p.trim().trim_matches('/').to_owned();
+        anyhow::ensure!(
+            trim(ui_path) != trim(&settings.chatkit_path),
+            "--ui-path {ui_path:?} is the ChatKit endpoint's path (--path); choose another, or --no-ui"
+        );
+    }
     let listener = TcpListener::bind(&cli.bind).with_context(|| format!("binding {}", cli.bind))?;
     let mut attachments = match &cli.attachments_dir {
         Some(dir) => AttachmentConfig::new(dir),
