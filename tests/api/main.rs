@@ -10,6 +10,7 @@ mod concurrency;
 mod conformance;
 mod examples;
 mod fake_model;
+mod faults;
 mod helpers;
 mod models;
 mod pagination;
