@@ -352,16 +352,23 @@ fn any_json() -> impl Strategy<Value = Value> {
             proptest::collection::vec(
                 (
                     proptest::sample::select(vec![
-                        "type", "params", "input", "thread_id", "content", "item_id", "after",
-                        "limit", "order", "metadata", "x"
+                        "type",
+                        "params",
+                        "input",
+                        "thread_id",
+                        "content",
+                        "item_id",
+                        "after",
+                        "limit",
+                        "order",
+                        "metadata",
+                        "x"
                     ]),
                     inner
                 ),
                 0..4
             )
-            .prop_map(|kv| Value::Object(
-                kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-            )),
+            .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
         ]
     })
 }

@@ -16,5 +16,6 @@ mod models;
 mod pagination;
 mod persistence;
 mod process;
+mod properties;
 mod requests;
 mod transcribe;
