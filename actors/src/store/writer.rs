@@ -6,8 +6,9 @@
 //! **Accepts** one kind of message, a write: a `Vec<WriteOp>` applied
 //! atomically, plus a oneshot for the answer. Every engine part that
 //! persists something (thread actors, the attachment and feedback
-//! handlers) sends through a cloned [`StoreHandle`]. A shutdown request is
-//! the only other message.
+//! handlers) sends through a cloned [`StoreHandle`]. The only other
+//! messages are a shutdown request and a `PRAGMA` to run between batches
+//! (a fault-injection hook for tests).
 //!
 //! **Group commit.** The thread blocks for one message, takes whatever else
 //! is already queued (up to `max_batch` messages in all), and commits them
