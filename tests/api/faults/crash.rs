@@ -196,9 +196,10 @@ async fn kill_9_during_many_streams_loses_no_acknowledged_message() {
     let mut checked = 0;
     let mut users = 0;
     let mut cut = 0;
-    for (_, acked) in &clients {
-        let acked = acked.borrow();
-        checked += check_acked(&server, &acked).await;
+    // Every client task has ended: take what they recorded.
+    let results: Vec<Acked> = clients.iter().map(|(_, a)| a.take()).collect();
+    for acked in &results {
+        checked += check_acked(&server, acked).await;
         users += acked
             .items
             .iter()
@@ -218,8 +219,8 @@ async fn kill_9_during_many_streams_loses_no_acknowledged_message() {
     );
 
     // The restarted server serves every thread normally.
-    for (_, acked) in &clients {
-        let thread = acked.borrow().thread.clone().unwrap();
+    for acked in &results {
+        let thread = acked.thread.clone().unwrap();
         let (status, events) = server.post(&add_message(&thread, "after the crash")).await;
         assert_eq!(status, 200, "{events}");
         let events = events.as_array().unwrap();
