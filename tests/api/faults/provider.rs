@@ -181,14 +181,19 @@ async fn next_message_works(app: &TestApp, thread: &str, label: &str) {
     assert_eq!(last[1]["content"][0]["text"], "and now?", "{label}");
 }
 
-#[actix_web::test]
-async fn a_broken_provider_ends_the_turn_with_an_error_and_the_thread_goes_on() {
-    let fake = FakeModel::start(Behaviour {
+/// The fake model behind a healthy provider: three deltas an answer.
+async fn healthy_fake() -> FakeModel {
+    FakeModel::start(Behaviour {
         tokens: 3,
         ..Default::default()
     })
     .await
-    .unwrap();
+    .expect("fake model starts")
+}
+
+#[actix_web::test]
+async fn a_broken_provider_ends_the_turn_with_an_error_and_the_thread_goes_on() {
+    let fake = healthy_fake().await;
     let faults = [
         Fault::Hang,
         Fault::NotHttp,
@@ -224,12 +229,7 @@ async fn a_broken_provider_ends_the_turn_with_an_error_and_the_thread_goes_on() 
 
 #[actix_web::test]
 async fn a_provider_refusing_connections_ends_the_turn_then_recovers() {
-    let fake = FakeModel::start(Behaviour {
-        tokens: 3,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let fake = healthy_fake().await;
     for chat in [true, false] {
         let label = format!("refused ({})", if chat { "chat" } else { "responses" });
         // A port nobody listens on.
