@@ -35,6 +35,7 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         .ui_path
         .is_some()
         .then(|| web::Data::new(ui::Ui::new(&settings, engine.attachments().config())));
+    let send_timeout = settings.send_timeout;
     let state = web::Data::new(http::AppState { engine, settings });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
@@ -59,7 +60,7 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
                 }
             })
     })
-    .on_connect(disable_nagle)
+    .on_connect(move |connection, _| tune_socket(connection, send_timeout))
     .listen(listener)?
     .shutdown_timeout(shutdown_timeout);
     if let Some(n) = workers {
@@ -71,13 +72,26 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
     Ok(server.run())
 }
 
-/// Sets `TCP_NODELAY` on every accepted connection. SSE writes many small
+/// Sets `TCP_NODELAY` on every accepted connection: SSE writes many small
 /// frames; with Nagle's algorithm each one after the first waits for the
-/// client's (delayed) ACK, which adds ~40 ms to a turn.
-fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(e) = tcp.set_nodelay(true)
-    {
+/// client's (delayed) ACK, which adds ~40 ms to a turn. And, on Linux,
+/// `TCP_USER_TIMEOUT` to [`Settings::send_timeout`]: a client that stops
+/// reading is cut off by its turn once `event_buffer` events wait for it,
+/// but the events already queued for it (and the socket) would otherwise
+/// be held until it reads them or goes away.
+fn tune_socket(connection: &dyn std::any::Any, send_timeout: Option<std::time::Duration>) {
+    let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(timeout) = send_timeout
+        && let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = send_timeout;
 }

@@ -126,6 +126,11 @@ struct Cli {
     /// are cancelled.
     #[arg(long, env = "CHATKIT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// Seconds a connection may go without its sent data being
+    /// acknowledged (a client that stopped reading) before it is dropped;
+    /// 0 turns this off. Linux only.
+    #[arg(long, env = "CHATKIT_SEND_TIMEOUT_SECS", default_value_t = chatkit_server::settings::DEFAULT_SEND_TIMEOUT.as_secs())]
+    send_timeout_secs: u64,
     /// Header that names the user.
     #[arg(long, env = "CHATKIT_USER_HEADER", default_value = "X-User-Id")]
     user_header: String,
@@ -259,6 +264,8 @@ async fn main() -> anyhow::Result<()> {
         default_user: cli.default_user.clone(),
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
+        send_timeout: (cli.send_timeout_secs > 0)
+            .then(|| Duration::from_secs(cli.send_timeout_secs)),
         context_headers: cli.context_headers.clone(),
         ui_path: (!cli.no_ui).then(|| cli.ui_path.clone()),
         ..Settings::default()

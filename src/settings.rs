@@ -12,6 +12,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// deltas, so an ordinary answer keeps the reference's framing exactly.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// A connection whose sent bytes make no progress this long is dropped:
+/// see [`Settings::send_timeout`]. As nginx's `send_timeout`.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// HTTP server settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -30,6 +34,13 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Stop gracefully on SIGINT/SIGTERM (off in tests).
     pub handle_signals: bool,
+    /// A connection whose sent data stays unacknowledged this long (the
+    /// client stopped reading and its receive window stayed shut, or it
+    /// vanished) is dropped by the kernel (`TCP_USER_TIMEOUT`, Linux only),
+    /// which frees the events waiting for it. Idle connections are not
+    /// affected. `None`: the kernel's default (such a connection can live
+    /// forever). See [`DEFAULT_SEND_TIMEOUT`].
+    pub send_timeout: Option<Duration>,
     /// HTTP worker threads; `None` is one per core.
     pub workers: Option<usize>,
     /// Request headers copied into the responder's
@@ -51,6 +62,7 @@ impl Default for Settings {
             keep_alive: DEFAULT_KEEP_ALIVE,
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
+            send_timeout: Some(DEFAULT_SEND_TIMEOUT),
             workers: None,
             context_headers: vec!["accept-language".to_owned()],
             ui_path: Some("/".to_owned()),

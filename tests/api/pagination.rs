@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::cancellation::send_and_hang_up;
 use crate::helpers::*;
 
-async fn walk(app: &TestApp, thread: &str, order: &str, limit: usize) -> Vec<Value> {
+pub async fn walk(app: &TestApp, thread: &str, order: &str, limit: usize) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..1000 {

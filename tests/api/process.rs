@@ -14,15 +14,16 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// The note the server stores when it cancels a turn (PROTOCOL.md §10.6).
-const CANCEL_NOTE: &str = "The user cancelled the stream. Stop responding to the prior request.";
+pub const CANCEL_NOTE: &str =
+    "The user cancelled the stream. Stop responding to the prior request.";
 
 /// A running `chatkit-server` child process, killed (SIGKILL) and reaped
 /// on drop so that a failing test never leaks a process.
-struct ServerProcess {
-    child: std::process::Child,
-    url: String,
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub url: String,
     log_path: PathBuf,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
 }
 
 impl Drop for ServerProcess {
@@ -45,7 +46,17 @@ impl ServerProcess {
     /// (its log goes to `<db>.<port>.log`) and waits until `/healthz`
     /// answers. Retries with another port if the chosen one was taken in
     /// the meantime.
-    async fn start(db: &Path, echo_delay_ms: u64, shutdown_timeout_secs: u64) -> Self {
+    pub async fn start(db: &Path, echo_delay_ms: u64, shutdown_timeout_secs: u64) -> Self {
+        Self::start_with(db, echo_delay_ms, shutdown_timeout_secs, &[]).await
+    }
+
+    /// [`start`](Self::start) with more command-line arguments.
+    pub async fn start_with(
+        db: &Path,
+        echo_delay_ms: u64,
+        shutdown_timeout_secs: u64,
+        extra_args: &[&str],
+    ) -> Self {
         for _ in 0..3 {
             let port = free_port();
             let log_path = db.with_extension(format!("{port}.log"));
@@ -61,6 +72,7 @@ impl ServerProcess {
                     "--shutdown-timeout-secs",
                     &shutdown_timeout_secs.to_string(),
                 ])
+                .args(extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -81,17 +93,17 @@ impl ServerProcess {
         panic!("no free port after 3 attempts")
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The child's log so far, for failure messages.
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// Polls `/healthz` until it answers; `Err(log)` if the child exited.
-    async fn wait_ready(&mut self) -> Result<(), String> {
+    pub async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -120,7 +132,7 @@ impl ServerProcess {
     }
 
     /// Sends a signal (`TERM`, `KILL`, ...) with kill(1).
-    fn signal(&self, name: &str) {
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
@@ -129,7 +141,7 @@ impl ServerProcess {
     }
 
     /// Waits for the child to exit, at most `limit`.
-    async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -145,7 +157,7 @@ impl ServerProcess {
     }
 
     /// Starts a streaming request as `alice`.
-    async fn open_stream(&self, body: &Value) -> EventReader {
+    pub async fn open_stream(&self, body: &Value) -> EventReader {
         let resp = self
             .client
             .post(format!("{}/chatkit", self.url))
@@ -164,7 +176,7 @@ impl ServerProcess {
     }
 
     /// A JSON request as `alice`.
-    async fn post(&self, body: &Value) -> (u16, Value) {
+    pub async fn post(&self, body: &Value) -> (u16, Value) {
         let resp = self
             .client
             .post(format!("{}/chatkit", self.url))
@@ -189,17 +201,17 @@ type ByteStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>>>;
 
 /// Reads an SSE body incrementally.
-struct EventReader {
+pub struct EventReader {
     stream: ByteStream,
-    text: String,
-    events: Vec<Value>,
-    ended: bool,
+    pub text: String,
+    pub events: Vec<Value>,
+    pub ended: bool,
 }
 
 impl EventReader {
     /// Reads until `pred` holds for some event received so far, or panics
     /// after `limit`.
-    async fn until(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) {
+    pub async fn until(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + limit;
         while !self.events.iter().any(&pred) {
             assert!(!self.ended, "stream ended early: {:#?}", self.events);
@@ -212,7 +224,7 @@ impl EventReader {
     }
 
     /// Reads to the end of the body (clean or not), at most `limit`.
-    async fn read_to_end(&mut self, limit: Duration) {
+    pub async fn read_to_end(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while !self.ended {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -238,17 +250,17 @@ impl EventReader {
     }
 }
 
-fn is_text_delta(e: &Value) -> bool {
+pub fn is_text_delta(e: &Value) -> bool {
     e["update"]["type"] == "assistant_message.content_part.text_delta"
 }
 
-fn is_done_of(kind: &'static str) -> impl Fn(&Value) -> bool {
+pub fn is_done_of(kind: &'static str) -> impl Fn(&Value) -> bool {
     move |e| e["type"] == "thread.item.done" && e["item"]["type"] == kind
 }
 
 /// `(item_type, data)` of every stored item of `thread`, in thread order,
 /// read straight from the SQLite file (read-only).
-fn stored_items(db: &Path, thread: &str) -> Vec<(String, Value)> {
+pub fn stored_items(db: &Path, thread: &str) -> Vec<(String, Value)> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open db read-only");

@@ -6,8 +6,9 @@
 //! **Accepts** one kind of message, a write: a `Vec<WriteOp>` applied
 //! atomically, plus a oneshot for the answer. Every engine part that
 //! persists something (thread actors, the attachment and feedback
-//! handlers) sends through a cloned [`StoreHandle`]. A shutdown request is
-//! the only other message.
+//! handlers) sends through a cloned [`StoreHandle`]. The only other
+//! messages are a shutdown request and a `PRAGMA` to run between batches
+//! (a fault-injection hook for tests).
 //!
 //! **Group commit.** The thread blocks for one message, takes whatever else
 //! is already queued (up to `max_batch` messages in all), and commits them
@@ -54,6 +55,11 @@ enum Command {
         ops: Vec<WriteOp>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Run one `PRAGMA` on the write connection, between batches.
+    Pragma {
+        pragma: String,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Stop taking messages, commit what is queued, checkpoint, close.
     Shutdown,
 }
@@ -87,6 +93,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Write { ops, .. } => f.debug_struct("Write").field("ops", &ops.len()).finish(),
+            Command::Pragma { pragma, .. } => f.debug_tuple("Pragma").field(pragma).finish(),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -124,6 +131,23 @@ impl StoreHandle {
             .await
             .map_err(|_| StoreError::Closed)?;
         // A dropped reply means the writer thread died mid-batch.
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `PRAGMA <pragma>` on the write connection, after the writes
+    /// queued before it. A fault hook: `query_only = 1` makes every later
+    /// write fail as on a read-only database and `max_page_count = <n>` as
+    /// on a full disk, until set back; the writer recovers by itself.
+    #[doc(hidden)]
+    pub async fn pragma(&self, pragma: impl Into<String>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Pragma {
+                pragma: pragma.into(),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -173,6 +197,13 @@ impl StoreActor {
             for command in commands.drain(..) {
                 match command {
                     Command::Write { ops, reply } => batch.push(Pending { ops, reply }),
+                    Command::Pragma { pragma, reply } => {
+                        // Writes queued before it go first.
+                        if !batch.is_empty() {
+                            self.commit_batch(std::mem::take(&mut batch));
+                        }
+                        let _ = reply.send(self.run_pragma(&pragma));
+                    }
                     // Refuse new sends; what is queued still gets committed.
                     Command::Shutdown => self.rx.close(),
                 }
@@ -245,6 +276,14 @@ impl StoreActor {
             // The caller may have gone away; its write stands.
             let _ = pending.reply.send(answer);
         }
+    }
+
+    /// Runs one `PRAGMA`, reading (and dropping) whatever rows it answers.
+    fn run_pragma(&self, pragma: &str) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(&format!("PRAGMA {pragma}"))?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+        Ok(())
     }
 
     /// Checkpoints the WAL into the database file and closes the connection.
