@@ -4,6 +4,7 @@
 
 mod actions;
 mod attachments;
+mod auth;
 mod bad_input;
 mod cancellation;
 mod concurrency;

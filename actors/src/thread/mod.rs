@@ -15,7 +15,10 @@
 //!   [`AgentFinished`](crate::agent::AgentFinished) from the turn's AgentActor, which
 //!   awaits each reply (backpressure on the model stream).
 //! - [`CancelTurn`] from the registry at shutdown, and [`Retire`] when the
-//!   registry agreed that the actor has been idle long enough.
+//!   registry agreed that the actor has been idle long enough, or that it
+//!   is quiet and the least recently used over the thread cap.
+//!
+//! It tells the registry [`Quiet`] each time it runs out of work.
 //!
 //! Mailbox capacity: [`THREAD_MAILBOX_CAPACITY`].
 //!
@@ -53,7 +56,7 @@ use crate::engine::{RequestContext, ThreadDeps};
 use crate::error::EngineError;
 use crate::ids::ItemId;
 use crate::protocol::{Page, ThreadItem, ThreadMetadata};
-use crate::registry::{Idle, Registry, ThreadKey};
+use crate::registry::{Idle, Quiet, Registry, ThreadKey};
 use crate::rows;
 use crate::store::WriteOp;
 
@@ -218,6 +221,10 @@ impl ThreadActor {
             }
         }
         if self.turn.is_none() && !self.busy && self.queue.is_empty() {
+            self.registry.do_send(Quiet {
+                key: self.key.clone(),
+                seen: self.received,
+            });
             self.arm_idle_timer(ctx);
         }
     }
