@@ -204,3 +204,25 @@ fn find_key<'a>(jwks: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let verifier = JwtVerifier::new(JwtConfig {
+            secret: Some(b"very-secret-value-of-32-bytes-or-more".to_vec()),
+            ..JwtConfig::default()
+        })
+        .unwrap();
+        let shown = format!("{verifier:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_verifier_needs_a_key() {
+        assert!(JwtVerifier::new(JwtConfig::default()).is_err());
+    }
+}

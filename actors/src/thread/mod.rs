@@ -103,6 +103,9 @@ pub struct ThreadActor {
     turn: Option<Turn>,
     /// A store write outside a turn (rename, delete) is in flight.
     busy: bool,
+    /// A background title call has not been applied yet: the actor is not
+    /// quiet, so the thread cap does not retire it and lose the title.
+    titling: bool,
     /// Commands received so far; the idle handshake compares it with the
     /// number the registry routed, so no command is lost when retiring.
     received: u64,
@@ -133,6 +136,7 @@ impl ThreadActor {
             request: RequestContext::new(key_user.clone()),
             turn: None,
             busy: false,
+            titling: false,
             received: 0,
             next_turn: 1,
             idle_timer: None,
@@ -221,10 +225,12 @@ impl ThreadActor {
             }
         }
         if self.turn.is_none() && !self.busy && self.queue.is_empty() {
-            self.registry.do_send(Quiet {
-                key: self.key.clone(),
-                seen: self.received,
-            });
+            if !self.titling {
+                self.registry.do_send(Quiet {
+                    key: self.key.clone(),
+                    seen: self.received,
+                });
+            }
             self.arm_idle_timer(ctx);
         }
     }
