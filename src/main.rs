@@ -205,15 +205,18 @@ struct Cli {
     /// turns tenancy on: threads belong to tenant and user together.
     #[arg(long, env = "CHATKIT_TENANT_HEADER")]
     tenant_header: Option<String>,
-    /// Requests per second per user, sustained (0: no limit).
-    #[arg(long, env = "CHATKIT_RATE_LIMIT", default_value_t = 10)]
-    rate_limit: u32,
+    /// Requests per second per user, sustained (0: no limit). Default: 10
+    /// with authentication; off with `--auth none`, where any client can
+    /// pick any user and a per-user limit protects nothing.
+    #[arg(long, env = "CHATKIT_RATE_LIMIT")]
+    rate_limit: Option<u32>,
     /// Requests a user may make in a burst above --rate-limit.
     #[arg(long, env = "CHATKIT_RATE_BURST", default_value_t = 40)]
     rate_burst: u32,
-    /// Answers one user may have streaming at once (0: no limit).
-    #[arg(long, env = "CHATKIT_MAX_STREAMS_PER_USER", default_value_t = 4)]
-    max_streams_per_user: usize,
+    /// Answers one user may have streaming at once (0: no limit). Default:
+    /// 4 with authentication; off with `--auth none`.
+    #[arg(long, env = "CHATKIT_MAX_STREAMS_PER_USER")]
+    max_streams_per_user: Option<usize>,
     /// Answers streaming at once over all users (0: no limit).
     #[arg(long, env = "CHATKIT_MAX_STREAMS", default_value_t = 512)]
     max_streams: usize,
@@ -326,14 +329,27 @@ impl Cli {
         })
     }
 
+    /// The limits; per-user ones default to off under `--auth none`.
     fn limits(&self) -> Limits {
         let some = |n: usize| Some(n).filter(|&n| n > 0);
+        let defaults = Limits::default();
+        let authenticated = self.auth != AuthKind::None;
+        let rate = self.rate_limit.unwrap_or(if authenticated {
+            defaults.rate_per_second.map_or(0, NonZeroU32::get)
+        } else {
+            0
+        });
+        let streams_per_user = self.max_streams_per_user.unwrap_or(if authenticated {
+            defaults.max_streams_per_user.unwrap_or(0)
+        } else {
+            0
+        });
         Limits {
-            rate_per_second: NonZeroU32::new(self.rate_limit),
+            rate_per_second: NonZeroU32::new(rate),
             rate_burst: NonZeroU32::new(self.rate_burst)
                 .unwrap_or(NonZeroU32::MIN)
-                .max(NonZeroU32::new(self.rate_limit).unwrap_or(NonZeroU32::MIN)),
-            max_streams_per_user: some(self.max_streams_per_user),
+                .max(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)),
+            max_streams_per_user: some(streams_per_user),
             max_streams: some(self.max_streams),
             max_message_chars: some(self.max_message_chars),
             max_attachments_per_message: some(self.max_attachments_per_message),
@@ -546,4 +562,68 @@ fn nonempty(list: &[String]) -> Vec<String> {
 
 fn engine_config_model(engine: &Engine) -> String {
     engine.model().describe()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("chatkit-server").chain(args.iter().copied()))
+            .expect("valid arguments")
+    }
+
+    #[test]
+    fn per_user_limits_are_off_without_authentication_unless_asked_for() {
+        let open = cli(&[]).limits();
+        assert_eq!(open.rate_per_second, None);
+        assert_eq!(open.max_streams_per_user, None);
+        assert_eq!(open.max_streams, Limits::default().max_streams);
+
+        let asked = cli(&["--rate-limit", "3", "--max-streams-per-user", "2"]).limits();
+        assert_eq!(asked.rate_per_second, NonZeroU32::new(3));
+        assert_eq!(asked.max_streams_per_user, Some(2));
+
+        let authenticated = cli(&["--auth", "jwt"]).limits();
+        assert_eq!(authenticated, Limits::default());
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let ok = cli(&[
+            "--cors-origins",
+            "https://app.example.com, http://localhost:3000",
+        ]);
+        assert_eq!(
+            ok.cors_origins().unwrap(),
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in ["https://app.example.com/", "app.example.com", "ftp://x"] {
+            assert!(
+                cli(&["--cors-origins", bad]).cors_origins().is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn auth_modes_need_their_settings() {
+        assert!(cli(&["--auth", "bearer"]).auth().is_err());
+        assert!(cli(&["--auth", "proxy-header"]).auth().is_err());
+        assert!(cli(&["--auth", "jwt"]).auth().is_err());
+        assert!(
+            cli(&["--auth", "jwt", "--tenant-header", "X-Tenant"])
+                .auth()
+                .is_err()
+        );
+        let proxy = cli(&[
+            "--auth",
+            "proxy-header",
+            "--trusted-proxies",
+            "10.0.0.1,192.168.0.0/16",
+        ])
+        .auth()
+        .unwrap();
+        assert_eq!(proxy.name(), "proxy-header");
+    }
 }
