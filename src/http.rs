@@ -19,6 +19,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
+use crate::limits::{LimitError, Limiter};
 use crate::settings::Settings;
 use crate::sse::SseBody;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The server settings.
     pub settings: Settings,
+    /// The state of `settings.limits`.
+    pub limiter: Limiter,
 }
 
 /// A request failed before its answer started.
@@ -45,9 +48,9 @@ pub enum ApiError {
     /// The body could not be read.
     #[error("reading the request body failed: {0}")]
     Body(String),
-    /// The user header is not valid text.
-    #[error("the {0} header is not valid text")]
-    BadUserHeader(String),
+    /// A limit refused the request.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 impl ApiError {
@@ -56,7 +59,7 @@ impl ApiError {
             ApiError::Engine(e) => e.code(),
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::Body(_) => "invalid_body",
-            ApiError::BadUserHeader(_) => "invalid_user",
+            ApiError::Limit(_) => "limit",
         }
     }
 
@@ -75,11 +78,15 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Body(_) | ApiError::BadUserHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(_) => StatusCode::BAD_REQUEST,
+            ApiError::Limit(e) => e.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Limit(e) = self {
+            return e.error_response();
+        }
         HttpResponse::build(self.status_code())
             .json(json!({"error": {"code": self.code(), "message": self.message()}}))
     }
@@ -103,13 +110,26 @@ async fn handle(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let user = user_of(req, settings)?;
-    let span = tracing::Span::current();
-    span.record("user_id", user.as_str());
+    let identity = crate::guard::identity(req);
+    let owner = identity.owner();
     let body = read_body(req, payload, settings.body_limit).await?;
     let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
-    span.record("request_type", request.request.type_name());
-    let mut ctx = RequestContext::new(user);
+    tracing::Span::current().record("request_type", request.request.type_name());
+    state.limiter.check_request(&request.request)?;
+    // Taken before the engine starts the turn, so a refused request
+    // writes nothing; held by the response body until the stream ends.
+    let permit = if request.request.is_streaming() {
+        Some(state.limiter.open_stream(&owner).inspect_err(|e| {
+            tracing::info!(user_id = %owner, reason = %e, "stream refused");
+        })?)
+    } else {
+        None
+    };
+    let mut ctx = RequestContext::new(owner);
+    if let Some(tenant) = &identity.tenant {
+        ctx.data.insert("tenant".to_owned(), tenant.clone());
+        ctx.data.insert("user".to_owned(), identity.user.clone());
+    }
     for name in &settings.context_headers {
         if let Some(value) = req
             .headers()
@@ -130,23 +150,8 @@ async fn handle(
             ))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
             .insert_header(("x-accel-buffering", "no"))
-            .body(SseBody::new(events, settings.keep_alive))),
+            .body(SseBody::new(events, settings.keep_alive).holding(permit))),
     }
-}
-
-/// The user a request acts for: the user header, or the default user when
-/// it is absent (400 when it is not valid text).
-pub(crate) fn user_of(req: &HttpRequest, settings: &Settings) -> Result<String, ApiError> {
-    Ok(match req.headers().get(settings.user_header.as_str()) {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::BadUserHeader(settings.user_header.clone()))?
-            .to_owned(),
-        None => settings.default_user.clone(),
-    })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (early from

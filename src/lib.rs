@@ -7,8 +7,11 @@
 //! Everything below HTTP lives in the `chatkit-actors` crate.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod fake_model;
+pub mod guard;
 pub mod http;
+pub mod limits;
 pub mod settings;
 pub mod sse;
 pub mod telemetry;
@@ -17,7 +20,10 @@ pub mod uploads;
 
 use std::net::TcpListener;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chatkit_actors::Engine;
 use tracing_actix_web::TracingLogger;
@@ -36,16 +42,32 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         .is_some()
         .then(|| web::Data::new(ui::Ui::new(&settings, engine.attachments().config())));
     let send_timeout = settings.send_timeout;
-    let state = web::Data::new(http::AppState { engine, settings });
+    let limiter = limits::Limiter::new(settings.limits.clone());
+    let state = web::Data::new(http::AppState {
+        engine,
+        settings,
+        limiter,
+    });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
         let attachments = state.engine.attachments().config();
         App::new()
+            // Outermost: preflights are answered, and every answer
+            // (refusals included) gets its CORS headers.
+            .wrap(Condition::new(
+                !state.settings.cors_origins.is_empty(),
+                cors(&state.settings),
+            ))
             .wrap(TracingLogger::<http::ChatKitRootSpan>::new())
             .app_data(state.clone())
-            .service(web::resource(path).route(web::post().to(http::chatkit)))
+            .service(
+                web::resource(path)
+                    .wrap(from_fn(guard::guard))
+                    .route(web::post().to(http::chatkit)),
+            )
             .service(
                 web::resource(attachments.upload_path.as_str())
+                    .wrap(from_fn(guard::guard))
                     .route(web::post().to(uploads::upload))
                     .route(web::put().to(uploads::upload)),
             )
@@ -70,6 +92,33 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         server = server.disable_signals();
     }
     Ok(server.run())
+}
+
+/// CORS for the origins in `settings.cors_origins`: the methods ChatKit
+/// uses and the headers its UI sends (content type, `Authorization`, the
+/// user and tenant headers, the context headers).
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::POST, Method::GET, Method::PUT, Method::OPTIONS])
+        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .max_age(3600);
+    let extra = [&settings.user_header]
+        .into_iter()
+        .chain(&settings.tenant_header)
+        .chain(&settings.context_headers);
+    for name in extra {
+        if let Ok(name) = header::HeaderName::try_from(name.as_str()) {
+            cors = cors.allowed_header(name);
+        }
+    }
+    for origin in &settings.cors_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 /// Sets `TCP_NODELAY` on every accepted connection: SSE writes many small

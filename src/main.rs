@@ -1,16 +1,21 @@
 //! `chatkit-server`: parses the command line and runs the server.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chatkit_actors::attachments::AttachmentConfig;
 use chatkit_actors::model::{DEFAULT_BASE_URL, ModelConfig, ProviderSettings};
 use chatkit_actors::{Engine, EngineConfig};
+use chatkit_server::auth::{Auth, BearerTokens, JwtConfig, JwtVerifier};
+use chatkit_server::limits::Limits;
 use chatkit_server::telemetry::{self, LogFormat};
 use chatkit_server::{Settings, run};
 use clap::Parser;
+use ipnet::IpNet;
 use tracing::{info, warn};
 
 /// A ChatKit-protocol conversation server: threads in SQLite, answers
@@ -166,6 +171,98 @@ struct Cli {
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// How requests are authenticated: `none` (the user header, for local
+    /// development), `bearer` (tokens from --auth-tokens-file), `jwt`, or
+    /// `proxy-header` (the user header, from --trusted-proxies only).
+    #[arg(long, env = "CHATKIT_AUTH", value_enum, default_value = "none")]
+    auth: AuthKind,
+    /// Bearer tokens file (`--auth bearer`): one `token user [tenant]`
+    /// per line; re-read on SIGHUP.
+    #[arg(long, env = "CHATKIT_AUTH_TOKENS_FILE")]
+    auth_tokens_file: Option<PathBuf>,
+    /// File holding the HS256 secret (`--auth jwt`); or set
+    /// CHATKIT_JWT_SECRET.
+    #[arg(long, env = "CHATKIT_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// The HS256 secret (environment only, so it stays out of the process
+    /// list).
+    #[arg(skip)]
+    jwt_secret: Option<String>,
+    /// JWKS file of RS256/ES256 public keys (`--auth jwt`); re-read on
+    /// SIGHUP.
+    #[arg(long, env = "CHATKIT_JWT_JWKS_FILE")]
+    jwt_jwks_file: Option<PathBuf>,
+    /// Required `iss` of tokens.
+    #[arg(long, env = "CHATKIT_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Accepted `aud` values of tokens, comma-separated (required claim
+    /// when set).
+    #[arg(long, env = "CHATKIT_JWT_AUDIENCE", value_delimiter = ',')]
+    jwt_audience: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "CHATKIT_JWT_LEEWAY_SECS", default_value_t = 30)]
+    jwt_leeway_secs: u64,
+    /// The claim that names the user.
+    #[arg(long, env = "CHATKIT_JWT_USER_CLAIM", default_value = "sub")]
+    jwt_user_claim: String,
+    /// The claim that names the tenant (turns tenancy on with `--auth jwt`).
+    #[arg(long, env = "CHATKIT_JWT_TENANT_CLAIM")]
+    jwt_tenant_claim: Option<String>,
+    /// Addresses or CIDRs of the reverse proxies trusted to set the user
+    /// header (`--auth proxy-header`), comma-separated.
+    #[arg(long, env = "CHATKIT_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
+    /// Header that names the tenant (`--auth none` or `proxy-header`);
+    /// turns tenancy on: threads belong to tenant and user together.
+    #[arg(long, env = "CHATKIT_TENANT_HEADER")]
+    tenant_header: Option<String>,
+    /// Requests per second per user, sustained (0: no limit). Default: 10
+    /// with authentication; off with `--auth none`, where any client can
+    /// pick any user and a per-user limit protects nothing.
+    #[arg(long, env = "CHATKIT_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+    /// Requests a user may make in a burst above --rate-limit.
+    #[arg(long, env = "CHATKIT_RATE_BURST", default_value_t = 40)]
+    rate_burst: u32,
+    /// Answers one user may have streaming at once (0: no limit). Default:
+    /// 4 with authentication; off with `--auth none`.
+    #[arg(long, env = "CHATKIT_MAX_STREAMS_PER_USER")]
+    max_streams_per_user: Option<usize>,
+    /// Answers streaming at once over all users (0: no limit).
+    #[arg(long, env = "CHATKIT_MAX_STREAMS", default_value_t = 512)]
+    max_streams: usize,
+    /// Characters in one user message (0: no limit).
+    #[arg(long, env = "CHATKIT_MAX_MESSAGE_CHARS", default_value_t = 32_000)]
+    max_message_chars: usize,
+    /// Attachments on one user message (0: no limit).
+    #[arg(
+        long,
+        env = "CHATKIT_MAX_ATTACHMENTS_PER_MESSAGE",
+        default_value_t = 10
+    )]
+    max_attachments_per_message: usize,
+    /// Thread actors kept in memory; past it, the least recently used idle
+    /// ones are retired (busy ones never).
+    #[arg(long, env = "CHATKIT_MAX_CACHED_THREADS", default_value_t = chatkit_actors::engine::DEFAULT_MAX_CACHED_THREADS)]
+    max_cached_threads: usize,
+    /// Origins allowed to call the server from a browser (CORS),
+    /// comma-separated, e.g. `https://app.example.com`; `*` for any.
+    /// Default: none (no CORS headers).
+    #[arg(long, env = "CHATKIT_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+}
+
+/// The authentication modes `--auth` can choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AuthKind {
+    /// The user header, or the default user: local development only.
+    None,
+    /// Static bearer tokens from a file.
+    Bearer,
+    /// Signed JSON Web Tokens.
+    Jwt,
+    /// A user header set by a trusted reverse proxy.
+    ProxyHeader,
 }
 
 /// The model providers `--model` can choose.
@@ -180,6 +277,112 @@ enum ModelKind {
 }
 
 impl Cli {
+    fn auth(&self) -> anyhow::Result<Auth> {
+        let tenancy_from_header = self.tenant_header.is_some();
+        if tenancy_from_header && matches!(self.auth, AuthKind::Bearer | AuthKind::Jwt) {
+            anyhow::bail!(
+                "--tenant-header works with --auth none or proxy-header; with tokens the tenant comes from the token (the tokens file's third field, --jwt-tenant-claim)"
+            );
+        }
+        if self.jwt_tenant_claim.is_some() && self.auth != AuthKind::Jwt {
+            anyhow::bail!("--jwt-tenant-claim needs --auth jwt");
+        }
+        Ok(match self.auth {
+            AuthKind::None => Auth::None,
+            AuthKind::Bearer => {
+                let path = self
+                    .auth_tokens_file
+                    .as_ref()
+                    .context("--auth bearer needs --auth-tokens-file")?;
+                Auth::Bearer(BearerTokens::open(path).map_err(anyhow::Error::msg)?)
+            }
+            AuthKind::Jwt => {
+                let secret = match (&self.jwt_secret_file, &self.jwt_secret) {
+                    (Some(path), _) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?
+                            .trim()
+                            .as_bytes()
+                            .to_vec(),
+                    ),
+                    (None, Some(secret)) => Some(secret.as_bytes().to_vec()),
+                    (None, None) => None,
+                };
+                let config = JwtConfig {
+                    secret,
+                    jwks_file: self.jwt_jwks_file.clone(),
+                    issuer: self.jwt_issuer.clone(),
+                    audience: nonempty(&self.jwt_audience),
+                    leeway: Duration::from_secs(self.jwt_leeway_secs),
+                    user_claim: self.jwt_user_claim.clone(),
+                    tenant_claim: self.jwt_tenant_claim.clone(),
+                };
+                Auth::Jwt(Arc::new(
+                    JwtVerifier::new(config).map_err(anyhow::Error::msg)?,
+                ))
+            }
+            AuthKind::ProxyHeader => {
+                let trusted = nonempty(&self.trusted_proxies)
+                    .iter()
+                    .map(|p| {
+                        p.parse::<IpNet>()
+                            .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                            .with_context(|| {
+                                format!("--trusted-proxies: {p:?} is not an address or CIDR")
+                            })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                if trusted.is_empty() {
+                    anyhow::bail!("--auth proxy-header needs --trusted-proxies");
+                }
+                Auth::ProxyHeader { trusted }
+            }
+        })
+    }
+
+    /// The limits; per-user ones default to off under `--auth none`.
+    fn limits(&self) -> Limits {
+        let some = |n: usize| Some(n).filter(|&n| n > 0);
+        let defaults = Limits::default();
+        let authenticated = self.auth != AuthKind::None;
+        let rate = self.rate_limit.unwrap_or(if authenticated {
+            defaults.rate_per_second.map_or(0, NonZeroU32::get)
+        } else {
+            0
+        });
+        let streams_per_user = self.max_streams_per_user.unwrap_or(if authenticated {
+            defaults.max_streams_per_user.unwrap_or(0)
+        } else {
+            0
+        });
+        Limits {
+            rate_per_second: NonZeroU32::new(rate),
+            rate_burst: NonZeroU32::new(self.rate_burst)
+                .unwrap_or(NonZeroU32::MIN)
+                .max(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)),
+            max_streams_per_user: some(streams_per_user),
+            max_streams: some(self.max_streams),
+            max_message_chars: some(self.max_message_chars),
+            max_attachments_per_message: some(self.max_attachments_per_message),
+        }
+    }
+
+    fn cors_origins(&self) -> anyhow::Result<Vec<String>> {
+        let origins = nonempty(&self.cors_origins);
+        for origin in &origins {
+            let valid = origin == "*"
+                || origin.split_once("://").is_some_and(|(scheme, rest)| {
+                    ["http", "https"].contains(&scheme) && !rest.is_empty() && !rest.contains('/')
+                });
+            if !valid {
+                anyhow::bail!(
+                    "--cors-origins: {origin:?} is not an origin like https://app.example.com (no path, no trailing slash) or *"
+                );
+            }
+        }
+        Ok(origins)
+    }
+
     fn model_config(&self) -> anyhow::Result<ModelConfig> {
         let kind = self.model.unwrap_or(if self.api_key.is_some() {
             ModelKind::Responses
@@ -225,6 +428,9 @@ async fn main() -> anyhow::Result<()> {
     cli.api_key = std::env::var("OPENAI_API_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty());
+    cli.jwt_secret = std::env::var("CHATKIT_JWT_SECRET")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
     if let Some(port) = cli.port {
         let host = cli
             .bind
@@ -258,10 +464,16 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_owned);
     engine_config.max_audio_bytes = cli.max_audio_bytes;
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
+    engine_config.max_cached_threads = cli.max_cached_threads.max(1);
+    let auth = cli.auth()?;
     let settings = Settings {
         chatkit_path: cli.path.clone(),
+        auth: auth.clone(),
         user_header: cli.user_header.clone(),
         default_user: cli.default_user.clone(),
+        tenant_header: cli.tenant_header.clone(),
+        limits: cli.limits(),
+        cors_origins: cli.cors_origins()?,
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
         send_timeout: (cli.send_timeout_secs > 0)
@@ -279,6 +491,15 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let listener = TcpListener::bind(&cli.bind).with_context(|| format!("binding {}", cli.bind))?;
+    let local = listener.local_addr()?;
+    if matches!(auth, Auth::None) && !local.ip().is_loopback() {
+        warn!(
+            addr = %local,
+            "NO AUTHENTICATION on a non-loopback address: anyone who can reach {local} can act as any user by sending the {} header. Use --auth bearer, jwt or proxy-header, or bind to 127.0.0.1.",
+            cli.user_header
+        );
+    }
+    info!(auth = auth.name(), tenancy = settings.tenant_header.is_some() || cli.jwt_tenant_claim.is_some(), limits = ?settings.limits, cors = ?settings.cors_origins, "access control");
     let mut attachments = match &cli.attachments_dir {
         Some(dir) => AttachmentConfig::new(dir),
         None => AttachmentConfig::beside(&cli.db),
@@ -320,6 +541,7 @@ async fn main() -> anyhow::Result<()> {
         let page = chatkit_server::ui::page_url(&base, ui_path);
         info!(url = %page, "chat page: {page}");
     }
+    reload_on_sighup(auth);
     let server = run(listener, settings, engine.clone())?;
     server.await?;
     info!("HTTP server stopped; cancelling remaining turns and closing the store");
@@ -328,6 +550,106 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Re-reads the tokens file or JWKS on every SIGHUP; a bad file is logged
+/// and the keys in force stay.
+fn reload_on_sighup(auth: Auth) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP: credentials will not be reloaded");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match auth.reload() {
+                Ok(Some(n)) => info!(
+                    auth = auth.name(),
+                    loaded = n,
+                    "SIGHUP: credentials reloaded"
+                ),
+                Ok(None) => info!(auth = auth.name(), "SIGHUP: nothing to reload"),
+                Err(e) => {
+                    warn!(error = %e, "SIGHUP: reloading credentials failed; the previous ones stay in force")
+                }
+            }
+        }
+    });
+}
+
+/// The non-blank entries of a comma-separated list flag.
+fn nonempty(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn engine_config_model(engine: &Engine) -> String {
     engine.model().describe()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("chatkit-server").chain(args.iter().copied()))
+            .expect("valid arguments")
+    }
+
+    #[test]
+    fn per_user_limits_are_off_without_authentication_unless_asked_for() {
+        let open = cli(&[]).limits();
+        assert_eq!(open.rate_per_second, None);
+        assert_eq!(open.max_streams_per_user, None);
+        assert_eq!(open.max_streams, Limits::default().max_streams);
+
+        let asked = cli(&["--rate-limit", "3", "--max-streams-per-user", "2"]).limits();
+        assert_eq!(asked.rate_per_second, NonZeroU32::new(3));
+        assert_eq!(asked.max_streams_per_user, Some(2));
+
+        let authenticated = cli(&["--auth", "jwt"]).limits();
+        assert_eq!(authenticated, Limits::default());
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let ok = cli(&[
+            "--cors-origins",
+            "https://app.example.com, http://localhost:3000",
+        ]);
+        assert_eq!(
+            ok.cors_origins().unwrap(),
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in ["https://app.example.com/", "app.example.com", "ftp://x"] {
+            assert!(
+                cli(&["--cors-origins", bad]).cors_origins().is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn auth_modes_need_their_settings() {
+        assert!(cli(&["--auth", "bearer"]).auth().is_err());
+        assert!(cli(&["--auth", "proxy-header"]).auth().is_err());
+        assert!(cli(&["--auth", "jwt"]).auth().is_err());
+        assert!(
+            cli(&["--auth", "jwt", "--tenant-header", "X-Tenant"])
+                .auth()
+                .is_err()
+        );
+        let proxy = cli(&[
+            "--auth",
+            "proxy-header",
+            "--trusted-proxies",
+            "10.0.0.1,192.168.0.0/16",
+        ])
+        .auth()
+        .unwrap();
+        assert_eq!(proxy.name(), "proxy-header");
+    }
 }

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use crate::auth::Auth;
+use crate::limits::Limits;
+
 /// The default request body limit: room for long pasted messages and, later,
 /// base64 audio of a dictation clip.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -21,10 +24,21 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Settings {
     /// The path of the ChatKit endpoint.
     pub chatkit_path: String,
-    /// The header that names the user (until real authentication exists).
+    /// How requests are authenticated (see [`Auth`]).
+    pub auth: Auth,
+    /// The header that names the user (`auth` `None` and `ProxyHeader`).
     pub user_header: String,
-    /// The user when that header is absent (for local use).
+    /// The user when that header is absent (`auth` `None` only).
     pub default_user: String,
+    /// The header that names the tenant (`auth` `None` and
+    /// `ProxyHeader`); when set, every request needs it and threads are
+    /// owned by tenant and user together.
+    pub tenant_header: Option<String>,
+    /// Request rate, stream and message limits.
+    pub limits: Limits,
+    /// Origins allowed to call the server from a browser (CORS); empty:
+    /// no CORS headers at all. `*` allows any origin.
+    pub cors_origins: Vec<String>,
     /// Largest accepted request body, in bytes; larger is a 413.
     pub body_limit: usize,
     /// See [`DEFAULT_KEEP_ALIVE`].
@@ -56,8 +70,12 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             chatkit_path: "/chatkit".to_owned(),
+            auth: Auth::None,
             user_header: "X-User-Id".to_owned(),
             default_user: "local-user".to_owned(),
+            tenant_header: None,
+            limits: Limits::default(),
+            cors_origins: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             keep_alive: DEFAULT_KEEP_ALIVE,
             shutdown_timeout: Duration::from_secs(30),

@@ -21,6 +21,8 @@ use chatkit_actors::protocol::ThreadStreamEvent;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep, sleep};
 
+use crate::limits::StreamPermit;
+
 /// The keep-alive comment.
 pub const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
@@ -38,6 +40,8 @@ pub struct SseBody {
     events: EventStream,
     keep_alive: Duration,
     idle: Pin<Box<Sleep>>,
+    /// The stream's place under the stream limits, freed with the body.
+    _permit: Option<StreamPermit>,
 }
 
 impl SseBody {
@@ -47,7 +51,15 @@ impl SseBody {
             events,
             keep_alive,
             idle: Box::pin(sleep(keep_alive)),
+            _permit: None,
         }
+    }
+
+    /// Keeps `permit` until the body is dropped (the stream ended or the
+    /// client left).
+    pub fn holding(mut self, permit: Option<StreamPermit>) -> Self {
+        self._permit = permit;
+        self
     }
 }
 

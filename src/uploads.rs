@@ -4,12 +4,12 @@
 //! - `POST {upload_path}` with `multipart/form-data` (the bytes in the
 //!   `file` field, as ChatKit.js sends them), or `PUT {upload_path}` (or a
 //!   non-multipart `POST`) with the raw bytes as the body: the second phase
-//!   of a two-phase upload. Scoped by the user header like `/chatkit`
+//!   of a two-phase upload. Authenticated and scoped by user like `/chatkit`
 //!   (another user's or an unknown id: 404); over the size limit: 413 with
 //!   nothing kept. Answers the attachment JSON.
 //! - `GET {preview_path}`: an image attachment's bytes with its content
-//!   type. **Not** scoped by user: `<img src>` cannot send the user header,
-//!   so the URL is a capability; its id is an unguessable UUIDv7 (74 random
+//!   type. **Not** authenticated or scoped by user: `<img src>` cannot send
+//!   a token or the user header, so the URL is a capability; its id is an unguessable UUIDv7 (74 random
 //!   bits). Only `image/*` records are served, with `nosniff` and a
 //!   sandboxing CSP, so an uploaded file can never run as a page of this
 //!   origin.
@@ -20,7 +20,7 @@ use chatkit_actors::EngineError;
 use chatkit_actors::ids::UserId;
 use futures_util::StreamExt;
 
-use crate::http::{ApiError, AppState, user_of};
+use crate::http::{ApiError, AppState};
 
 /// `POST`/`PUT {upload_path}`: stores the bytes of an attachment.
 pub async fn upload(
@@ -29,8 +29,7 @@ pub async fn upload(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = UserId(user_of(&req, &state.settings)?);
-    tracing::Span::current().record("user_id", user.as_str());
+    let user = UserId(crate::guard::identity(&req).owner());
     let engine = &state.engine;
     let multipart = req.method() == actix_web::http::Method::POST
         && req

@@ -59,6 +59,12 @@ pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 /// How long shutdown waits for running turns to be cancelled and stored.
 pub const SHUTDOWN_CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Thread actors kept in memory by default. Each holds a thread's recent
+/// history (up to [`DEFAULT_MAX_CACHED_ITEMS`] items); ten thousand of them
+/// is a few hundred MiB at most, and a thread that was retired reloads
+/// from SQLite on its next request.
+pub const DEFAULT_MAX_CACHED_THREADS: usize = 10_000;
+
 /// The largest dictated audio accepted by default: 10 MiB.
 pub const DEFAULT_MAX_AUDIO_BYTES: usize = 10 * 1024 * 1024;
 
@@ -105,6 +111,10 @@ pub struct EngineConfig {
     pub thread_idle_timeout: Duration,
     /// See [`DEFAULT_MAX_CACHED_ITEMS`].
     pub max_cached_items: usize,
+    /// Thread actors kept in memory; past it, the least recently used idle
+    /// ones are retired (a busy one never is). See
+    /// [`DEFAULT_MAX_CACHED_THREADS`].
+    pub max_cached_threads: usize,
     /// See [`DEFAULT_EVENT_BUFFER`].
     pub event_buffer: usize,
     /// Sent in every `stream_options` (shows the client's stop button).
@@ -144,6 +154,7 @@ impl EngineConfig {
             model: ModelConfig::default(),
             thread_idle_timeout: DEFAULT_THREAD_IDLE_TIMEOUT,
             max_cached_items: DEFAULT_MAX_CACHED_ITEMS,
+            max_cached_threads: DEFAULT_MAX_CACHED_THREADS,
             event_buffer: DEFAULT_EVENT_BUFFER,
             allow_cancel: true,
             tools: Tools::new(),
@@ -366,7 +377,7 @@ impl Engine {
             event_buffer: config.event_buffer.max(16),
             allow_cancel: config.allow_cancel,
         });
-        let registry = Registry::new(deps).start();
+        let registry = Registry::new(deps, config.max_cached_threads.max(1)).start();
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,

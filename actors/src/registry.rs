@@ -14,6 +14,14 @@
 //! - [`Idle`] from a ThreadActor that has been idle for its timeout. The
 //!   registry retires it only if every command routed to it has been
 //!   received, so no command is ever sent to a stopping actor.
+//! - [`Quiet`] from a ThreadActor each time it runs out of work (no turn,
+//!   no write, nothing queued). With more actors than `max_threads`, the
+//!   registry retires the least recently used quiet ones, under the same
+//!   rule as [`Idle`]: only an actor that has received every command
+//!   routed to it, and has reported quiet since, is retired. A busy actor
+//!   (a turn streaming, a write in flight, commands queued) never is; the
+//!   count can stay over the cap while every actor is busy. A retired
+//!   thread reloads from the store on its next request.
 //! - [`ShutdownThreads`] from the engine at shutdown; [`CountThreads`] for
 //!   metrics and tests.
 //!
@@ -52,7 +60,19 @@ impl ThreadKey {
 
 struct Entry {
     addr: Addr<ThreadActor>,
+    /// Commands routed to the actor.
     routed: u64,
+    /// `routed` when the actor last reported [`Quiet`]; equal to `routed`
+    /// means it is quiet now and may be retired.
+    quiet_at: Option<u64>,
+    /// When it was last routed a command (the registry's clock).
+    last_used: u64,
+}
+
+impl Entry {
+    fn is_quiet(&self) -> bool {
+        self.quiet_at == Some(self.routed)
+    }
 }
 
 /// Finds or starts thread actors. See the module documentation.
@@ -60,15 +80,46 @@ pub struct Registry {
     threads: HashMap<ThreadKey, Entry>,
     deps: Arc<ThreadDeps>,
     shutting_down: bool,
+    /// See `EngineConfig::max_cached_threads`.
+    max_threads: usize,
+    /// Counts routed commands; orders entries by last use.
+    clock: u64,
 }
 
 impl Registry {
-    /// A registry whose thread actors use `deps`.
-    pub(crate) fn new(deps: Arc<ThreadDeps>) -> Self {
+    /// A registry whose thread actors use `deps`, keeping about
+    /// `max_threads` of them.
+    pub(crate) fn new(deps: Arc<ThreadDeps>, max_threads: usize) -> Self {
         Self {
             threads: HashMap::new(),
             deps,
             shutting_down: false,
+            max_threads,
+            clock: 0,
+        }
+    }
+
+    /// Retires quiet actors, least recently used first, until the count
+    /// is within the cap or only busy actors are left.
+    fn enforce_cap(&mut self) {
+        while self.threads.len() > self.max_threads {
+            let Some(key) = self
+                .threads
+                .iter()
+                .filter(|(_, e)| e.is_quiet())
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                tracing::debug!(
+                    threads = self.threads.len(),
+                    cap = self.max_threads,
+                    "over the thread cap, but every thread actor is busy"
+                );
+                return;
+            };
+            let entry = self.threads.remove(&key).expect("present");
+            tracing::debug!(thread_id = %key.thread, "retiring the least recently used thread actor");
+            entry.addr.do_send(Retire);
         }
     }
 }
@@ -116,12 +167,39 @@ impl Handler<Route> for Registry {
             .or_insert_with(|| Entry {
                 addr: ThreadActor::new(msg.key, deps.clone(), ctx.address(), msg.initial).start(),
                 routed: 0,
+                quiet_at: None,
+                last_used: 0,
             });
+        self.clock += 1;
         entry.routed += 1;
+        entry.last_used = self.clock;
         entry.addr.do_send(Deliver {
             command: msg.command,
             request: msg.request,
         });
+        // The actor just routed to is busy, so it is never the one retired.
+        self.enforce_cap();
+    }
+}
+
+/// A thread actor ran out of work, having received `seen` commands.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Quiet {
+    /// The actor's key.
+    pub key: ThreadKey,
+    /// How many commands it has received.
+    pub seen: u64,
+}
+
+impl Handler<Quiet> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Quiet, _ctx: &mut Self::Context) {
+        if let Some(entry) = self.threads.get_mut(&msg.key) {
+            entry.quiet_at = Some(msg.seen);
+            self.enforce_cap();
+        }
     }
 }
 

@@ -44,6 +44,16 @@ pub struct AppOptions {
     pub transcription_model: Option<Option<String>>,
     /// Where the chat page is served (`None`: not at all).
     pub ui_path: Option<String>,
+    /// Authentication (default: none, the user header).
+    pub auth: chatkit_server::auth::Auth,
+    /// The tenant header (tenancy on).
+    pub tenant_header: Option<String>,
+    /// Limits (default: none, so tests can send freely).
+    pub limits: chatkit_server::limits::Limits,
+    /// CORS origins (default: none).
+    pub cors_origins: Vec<String>,
+    /// Thread actors kept in memory (default: the engine's).
+    pub max_cached_threads: Option<usize>,
 }
 
 impl Default for AppOptions {
@@ -61,6 +71,11 @@ impl Default for AppOptions {
             max_audio_bytes: None,
             transcription_model: None,
             ui_path: Some("/".to_owned()),
+            auth: chatkit_server::auth::Auth::None,
+            tenant_header: None,
+            limits: chatkit_server::limits::Limits::none(),
+            cors_origins: Vec::new(),
+            max_cached_threads: None,
         }
     }
 }
@@ -111,8 +126,15 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
     if let Some(model) = &options.transcription_model {
         config.transcription_model = model.clone();
     }
+    if let Some(max) = options.max_cached_threads {
+        config.max_cached_threads = max;
+    }
     let engine = Engine::start(config).expect("engine starts");
     let settings = Settings {
+        auth: options.auth.clone(),
+        tenant_header: options.tenant_header.clone(),
+        limits: options.limits.clone(),
+        cors_origins: options.cors_origins.clone(),
         body_limit: options.body_limit,
         keep_alive: options.keep_alive,
         shutdown_timeout: Duration::from_secs(1),

@@ -4,15 +4,19 @@
 
 mod actions;
 mod attachments;
+mod auth;
 mod bad_input;
 mod browser;
 mod cancellation;
 mod concurrency;
 mod conformance;
+mod cors;
 mod examples;
 mod fake_model;
 mod faults;
 mod helpers;
+mod isolation;
+mod limits;
 mod models;
 mod pagination;
 mod persistence;

@@ -1,7 +1,8 @@
 //! The real `chatkit-server` binary as a child process: graceful shutdown
 //! on SIGTERM (short grace period: the turn is cancelled like a client
 //! disconnect; long one: the answer completes), durability across
-//! `kill -9`, and, in process, the SSE keep-alive comments.
+//! `kill -9`, reloading bearer tokens on SIGHUP, and, in process, the SSE
+//! keep-alive comments.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -506,4 +507,62 @@ async fn a_quick_answer_has_no_comment_lines() {
     );
     assert_eq!(check_frames(&reply.body), 0);
     assert_eq!(types(&reply.events()), CREATE_SEQUENCE);
+}
+
+/// `threads.list` with `Authorization: Bearer <token>`: the status.
+async fn list_with_token(server: &ServerProcess, token: &str) -> u16 {
+    server
+        .client
+        .post(format!("{}/chatkit", server.url))
+        .bearer_auth(token)
+        .json(&json!({"type": "threads.list", "params": {}}))
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn sighup_reloads_the_tokens_file_and_a_bad_file_keeps_the_old_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chatkit.sqlite3");
+    let tokens = dir.path().join("tokens.txt");
+    let (old, new) = ("tok-old-0123456789abcdef", "tok-new-0123456789abcdef");
+    std::fs::write(&tokens, format!("{old} alice\n")).unwrap();
+    let server = ServerProcess::start_with(
+        &db,
+        0,
+        1,
+        &[
+            "--auth",
+            "bearer",
+            "--auth-tokens-file",
+            tokens.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(list_with_token(&server, old).await, 200);
+    assert_eq!(list_with_token(&server, new).await, 401);
+
+    std::fs::write(&tokens, format!("{new} alice\n")).unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while list_with_token(&server, new).await != 200 {
+        assert!(Instant::now() < deadline, "not reloaded:\n{}", server.log());
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(list_with_token(&server, old).await, 401);
+
+    std::fs::write(&tokens, "garbage\n").unwrap();
+    server.signal("HUP");
+    while !server.log().contains("reloading credentials failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no failure logged:\n{}",
+            server.log()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(list_with_token(&server, new).await, 200);
 }

@@ -15,7 +15,10 @@
 //!   [`AgentFinished`](crate::agent::AgentFinished) from the turn's AgentActor, which
 //!   awaits each reply (backpressure on the model stream).
 //! - [`CancelTurn`] from the registry at shutdown, and [`Retire`] when the
-//!   registry agreed that the actor has been idle long enough.
+//!   registry agreed that the actor has been idle long enough, or that it
+//!   is quiet and the least recently used over the thread cap.
+//!
+//! It tells the registry [`Quiet`] each time it runs out of work.
 //!
 //! Mailbox capacity: [`THREAD_MAILBOX_CAPACITY`].
 //!
@@ -53,7 +56,7 @@ use crate::engine::{RequestContext, ThreadDeps};
 use crate::error::EngineError;
 use crate::ids::ItemId;
 use crate::protocol::{Page, ThreadItem, ThreadMetadata};
-use crate::registry::{Idle, Registry, ThreadKey};
+use crate::registry::{Idle, Quiet, Registry, ThreadKey};
 use crate::rows;
 use crate::store::WriteOp;
 
@@ -100,6 +103,9 @@ pub struct ThreadActor {
     turn: Option<Turn>,
     /// A store write outside a turn (rename, delete) is in flight.
     busy: bool,
+    /// A background title call has not been applied yet: the actor is not
+    /// quiet, so the thread cap does not retire it and lose the title.
+    titling: bool,
     /// Commands received so far; the idle handshake compares it with the
     /// number the registry routed, so no command is lost when retiring.
     received: u64,
@@ -130,6 +136,7 @@ impl ThreadActor {
             request: RequestContext::new(key_user.clone()),
             turn: None,
             busy: false,
+            titling: false,
             received: 0,
             next_turn: 1,
             idle_timer: None,
@@ -218,6 +225,12 @@ impl ThreadActor {
             }
         }
         if self.turn.is_none() && !self.busy && self.queue.is_empty() {
+            if !self.titling {
+                self.registry.do_send(Quiet {
+                    key: self.key.clone(),
+                    seen: self.received,
+                });
+            }
             self.arm_idle_timer(ctx);
         }
     }

@@ -39,16 +39,19 @@ impl ThreadActor {
         };
         let model = self.deps.model.clone();
         let title_model = self.deps.title_model.clone();
+        self.titling = true;
         ctx.spawn(
             async move { title::generate(&http, &model, title_model.as_deref(), &first_text).await }
                 .into_actor(self)
                 .map(|res, act, ctx| match res {
                     Ok(Some(title)) => act.apply_title(title, ctx),
                     Ok(None) => {
-                        debug!(parent: &act.span, "the title model answered nothing usable")
+                        debug!(parent: &act.span, "the title model answered nothing usable");
+                        act.title_settled(ctx);
                     }
                     Err(e) => {
-                        info!(parent: &act.span, error = %e, "no title: the title request failed")
+                        info!(parent: &act.span, error = %e, "no title: the title request failed");
+                        act.title_settled(ctx);
                     }
                 }),
         );
@@ -70,12 +73,16 @@ impl ThreadActor {
             });
             return;
         }
-        let State::Ready(loaded) = &mut self.state else {
-            return;
-        };
-        if loaded.meta.title.is_some() {
-            return;
+        let untitled = matches!(&self.state, State::Ready(l) if l.meta.title.is_none());
+        if !untitled {
+            return self.title_settled(ctx);
         }
+        // Settled from here: a running turn or the write below makes the
+        // actor busy, and it reports quiet when they end.
+        self.titling = false;
+        let State::Ready(loaded) = &mut self.state else {
+            unreachable!("checked above")
+        };
         loaded.meta.title = Some(title);
         let running: Option<TurnId> = self.turn.as_ref().filter(|t| !t.cancelling).map(|t| t.id);
         match running {
@@ -90,5 +97,12 @@ impl ThreadActor {
                 });
             }
         }
+    }
+
+    /// The title call is over (applied, or nothing to apply): the actor
+    /// may be quiet again.
+    fn title_settled(&mut self, ctx: &mut Context<Self>) {
+        self.titling = false;
+        self.pump(ctx);
     }
 }
