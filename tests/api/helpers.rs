@@ -42,6 +42,12 @@ pub struct AppOptions {
     pub max_audio_bytes: Option<usize>,
     /// The transcription model (`None`: the engine's default).
     pub transcription_model: Option<Option<String>>,
+    /// Age of orphan attachments (`None`: the engine's default).
+    pub attachment_orphan_ttl: Option<Duration>,
+    /// Pause between orphan sweeps (`None`: derived from the age).
+    pub attachment_sweep_interval: Option<Duration>,
+    /// How images reach the model.
+    pub image_input: chatkit_actors::attachments::ImageInput,
 }
 
 impl Default for AppOptions {
@@ -58,6 +64,9 @@ impl Default for AppOptions {
             attachment_max_bytes: None,
             max_audio_bytes: None,
             transcription_model: None,
+            attachment_orphan_ttl: None,
+            attachment_sweep_interval: None,
+            image_input: Default::default(),
         }
     }
 }
@@ -102,6 +111,11 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
     if let Some(max) = options.attachment_max_bytes {
         config.attachments.max_bytes = max;
     }
+    if let Some(ttl) = options.attachment_orphan_ttl {
+        config.attachments.orphan_ttl = Some(ttl);
+    }
+    config.attachments.orphan_sweep_interval = options.attachment_sweep_interval;
+    config.attachments.image_input = options.image_input;
     if let Some(max) = options.max_audio_bytes {
         config.max_audio_bytes = max;
     }

@@ -495,3 +495,30 @@ async fn a_quick_answer_has_no_comment_lines() {
     assert_eq!(check_frames(&reply.body), 0);
     assert_eq!(types(&reply.events()), CREATE_SEQUENCE);
 }
+
+#[actix_web::test]
+async fn images_by_url_without_a_public_base_url_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chatkit.sqlite3");
+    let output = Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--db",
+            db.to_str().expect("utf-8 temp path"),
+            "--attachment-image-input",
+            "url",
+        ])
+        .env_remove("CHATKIT_PUBLIC_BASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chatkit-server");
+    assert!(!output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--attachment-image-input url") && stderr.contains("--public-base-url"),
+        "{stderr}"
+    );
+    // Refused before anything was opened.
+    assert!(!db.exists());
+}
