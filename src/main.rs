@@ -323,6 +323,22 @@ async fn main() -> anyhow::Result<()> {
         ImageInputKind::DataUrl => ImageInput::DataUrl,
         ImageInputKind::Url => ImageInput::Url,
     };
+    if attachments.image_input == ImageInput::Url {
+        let host = attachments
+            .public_base_url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default();
+        if ["127.", "localhost", "[::1]"]
+            .iter()
+            .any(|loopback| host.starts_with(loopback))
+        {
+            warn!(
+                public_base_url = %attachments.public_base_url,
+                "images go to the model as URLs on a loopback address: only a provider on this machine can fetch them"
+            );
+        }
+    }
     let attachments_dir = attachments.dir.clone();
     engine_config.attachments = attachments;
     let engine = Engine::start(engine_config)

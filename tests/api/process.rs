@@ -46,6 +46,16 @@ impl ServerProcess {
     /// answers. Retries with another port if the chosen one was taken in
     /// the meantime.
     async fn start(db: &Path, echo_delay_ms: u64, shutdown_timeout_secs: u64) -> Self {
+        Self::start_with(db, echo_delay_ms, shutdown_timeout_secs, &[]).await
+    }
+
+    /// [`start`](Self::start) with more command-line arguments.
+    async fn start_with(
+        db: &Path,
+        echo_delay_ms: u64,
+        shutdown_timeout_secs: u64,
+        extra_args: &[&str],
+    ) -> Self {
         for _ in 0..3 {
             let port = free_port();
             let log_path = db.with_extension(format!("{port}.log"));
@@ -61,6 +71,7 @@ impl ServerProcess {
                     "--shutdown-timeout-secs",
                     &shutdown_timeout_secs.to_string(),
                 ])
+                .args(extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -521,4 +532,22 @@ async fn images_by_url_without_a_public_base_url_refuse_to_start() {
     );
     // Refused before anything was opened.
     assert!(!db.exists());
+}
+
+#[actix_web::test]
+async fn images_by_url_on_a_loopback_base_url_start_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chatkit.sqlite3");
+    let args = [
+        "--attachment-image-input",
+        "url",
+        "--public-base-url",
+        "http://127.0.0.1:9",
+    ];
+    let server = ServerProcess::start_with(&db, 0, 5, &args).await;
+    let log = server.log();
+    assert!(
+        log.contains("images go to the model as URLs on a loopback address"),
+        "{log}"
+    );
 }
