@@ -386,6 +386,33 @@ impl AttachmentStore {
         self.write_stream(id, once, None).await
     }
 
+    /// Deletes the bytes of each of `ids` in one blocking task (none
+    /// uploaded: no error). Returns the ids whose file could not be
+    /// removed, with the reason; `Err` if the task itself failed.
+    pub async fn delete_many(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, std::io::Error)>, EngineError> {
+        let paths: Vec<(String, Option<PathBuf>)> = ids
+            .into_iter()
+            .map(|id| {
+                let path = self.path(&id);
+                (id, path)
+            })
+            .collect();
+        blocking(move || {
+            Ok(paths
+                .into_iter()
+                .filter_map(|(id, path)| match std::fs::remove_file(path?) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some((id, e)),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+        .map_err(io_error)
+    }
+
     /// Whether bytes of `id` were uploaded (and not deleted).
     pub async fn exists(&self, id: &str) -> bool {
         let Some(path) = self.path(id) else {

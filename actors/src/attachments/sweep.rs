@@ -71,21 +71,32 @@ pub async fn sweep_orphans(
             }])
         });
         let results = join_all(deletes).await;
-        let mut progressed = false;
+        let mut deleted = Vec::with_capacity(rows.len());
+        let mut failure = None;
         for (row, result) in rows.iter().zip(results) {
             match result {
                 Ok(()) => {
-                    progressed = true;
-                    report.attachments += 1;
-                    if let Err(e) = files.delete(&row.id).await {
-                        tracing::warn!(attachment = %row.id, error = %e, "removing an orphan attachment's bytes failed");
-                    }
                     tracing::debug!(attachment = %row.id, user_id = %row.user_id, created_at = %row.created_at, "orphan attachment removed");
+                    deleted.push(row.id.clone());
                 }
                 // Bound to a thread (or deleted) since the query: kept.
                 Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => failure = Some(e),
             }
+        }
+        // The bytes of every deleted record go, even if another failed.
+        report.attachments += deleted.len();
+        let progressed = !deleted.is_empty();
+        match files.delete_many(deleted).await {
+            Ok(failed) => {
+                for (id, e) in failed {
+                    tracing::warn!(attachment = %id, error = %e, "removing an orphan attachment's bytes failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "removing orphan attachments' bytes failed"),
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
         }
         if !full || !progressed {
             break;
