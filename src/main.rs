@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chatkit_actors::attachments::AttachmentConfig;
+use chatkit_actors::attachments::{AttachmentConfig, ImageInput};
 use chatkit_actors::model::{DEFAULT_BASE_URL, ModelConfig, ProviderSettings};
 use chatkit_actors::{Engine, EngineConfig};
 use chatkit_server::auth::{Auth, BearerTokens, JwtConfig, JwtVerifier};
@@ -168,6 +168,25 @@ struct Cli {
     /// Do not serve the built-in chat page.
     #[arg(long, env = "CHATKIT_NO_UI")]
     no_ui: bool,
+    /// Seconds after which an attachment never sent in a message is
+    /// removed (record and bytes), as are upload temporary files that old;
+    /// 0 keeps them forever.
+    #[arg(long, env = "CHATKIT_ATTACHMENT_ORPHAN_TTL_SECS", default_value_t = chatkit_actors::attachments::DEFAULT_ORPHAN_TTL.as_secs())]
+    attachment_orphan_ttl_secs: u64,
+    /// Seconds between two orphan sweeps (default: a quarter of the
+    /// orphan age, between 1 s and 1 h).
+    #[arg(long, env = "CHATKIT_ATTACHMENT_ORPHAN_SWEEP_SECS")]
+    attachment_orphan_sweep_secs: Option<u64>,
+    /// How images reach the model: `data-url` (the bytes, inline) or `url`
+    /// (their preview URL under --public-base-url, fetched by the
+    /// provider; needs --public-base-url).
+    #[arg(
+        long,
+        env = "CHATKIT_ATTACHMENT_IMAGE_INPUT",
+        value_enum,
+        default_value = "data-url"
+    )]
+    attachment_image_input: ImageInputKind,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -263,6 +282,15 @@ enum AuthKind {
     Jwt,
     /// A user header set by a trusted reverse proxy.
     ProxyHeader,
+}
+
+/// The choices of `--attachment-image-input`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ImageInputKind {
+    /// Inline `data:` URLs.
+    DataUrl,
+    /// Preview URLs the provider fetches.
+    Url,
 }
 
 /// The model providers `--model` can choose.
@@ -490,6 +518,13 @@ async fn main() -> anyhow::Result<()> {
             "--ui-path {ui_path:?} is the ChatKit endpoint's path (--path); choose another, or --no-ui"
         );
     }
+    if cli.attachment_image_input == ImageInputKind::Url && cli.public_base_url.is_none() {
+        anyhow::bail!(
+            "--attachment-image-input url sends images to the model as URLs under this server's \
+             public address, so it needs --public-base-url (CHATKIT_PUBLIC_BASE_URL) set to a URL \
+             the model provider can reach"
+        );
+    }
     let listener = TcpListener::bind(&cli.bind).with_context(|| format!("binding {}", cli.bind))?;
     let local = listener.local_addr()?;
     if matches!(auth, Auth::None) && !local.ip().is_loopback() {
@@ -524,6 +559,28 @@ async fn main() -> anyhow::Result<()> {
             format!("http://{addr}")
         }
     };
+    attachments.orphan_ttl = Some(Duration::from_secs(cli.attachment_orphan_ttl_secs));
+    attachments.orphan_sweep_interval = cli.attachment_orphan_sweep_secs.map(Duration::from_secs);
+    attachments.image_input = match cli.attachment_image_input {
+        ImageInputKind::DataUrl => ImageInput::DataUrl,
+        ImageInputKind::Url => ImageInput::Url,
+    };
+    if attachments.image_input == ImageInput::Url {
+        let host = attachments
+            .public_base_url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default();
+        if ["127.", "localhost", "[::1]"]
+            .iter()
+            .any(|loopback| host.starts_with(loopback))
+        {
+            warn!(
+                public_base_url = %attachments.public_base_url,
+                "images go to the model as URLs on a loopback address: only a provider on this machine can fetch them"
+            );
+        }
+    }
     let attachments_dir = attachments.dir.clone();
     engine_config.attachments = attachments;
     let engine = Engine::start(engine_config)

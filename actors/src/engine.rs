@@ -328,12 +328,18 @@ struct Inner {
     /// Provider transcription for `input.transcribe`, when configured.
     transcriber: Option<Transcriber>,
     max_audio_bytes: usize,
+    /// The periodic orphan-attachment sweep, stopped on shutdown.
+    sweeper: std::sync::Mutex<Option<actix_rt::task::JoinHandle<()>>>,
 }
 
 impl Engine {
     /// Opens the store and starts the actors. Must be called from inside
     /// a running actix system (`#[actix_web::main]`, `actix::System`).
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        config
+            .attachments
+            .validate()
+            .map_err(|e| EngineError::NotConfigured(format!("attachments: {e}")))?;
         let store = Store::open(StoreConfig::new(config.db_path.clone()))?;
         let attachments = AttachmentStore::open(config.attachments.clone()).map_err(|e| {
             EngineError::Internal(format!(
@@ -378,6 +384,7 @@ impl Engine {
             allow_cancel: config.allow_cancel,
         });
         let registry = Registry::new(deps, config.max_cached_threads.max(1)).start();
+        let sweeper = spawn_orphan_sweep(&store, &attachments);
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
@@ -387,6 +394,7 @@ impl Engine {
                 attachments,
                 transcriber,
                 max_audio_bytes: config.max_audio_bytes,
+                sweeper: std::sync::Mutex::new(sweeper),
             }),
         })
     }
@@ -409,8 +417,12 @@ impl Engine {
     /// Stores the uploaded bytes of `user`'s attachment `attachment_id`
     /// (the second phase of a two-phase upload) from a stream of chunks.
     /// Unknown or foreign: 404 before anything is written; over the size
-    /// limit: 413 with nothing kept. The bytes replace earlier ones at
-    /// once, when complete. Returns the record.
+    /// limit: 413, and not the size declared in `attachments.create`: 400,
+    /// with nothing kept. The bytes replace earlier ones at once, when
+    /// complete. Then the record loses its `upload_descriptor` (§4.5: the
+    /// upload is done; later reads and messages carry none). If the
+    /// attachment was deleted while the bytes were on their way, they are
+    /// removed and the answer is 404. Returns the record.
     pub async fn upload_attachment<S, B, E>(
         &self,
         user: &UserId,
@@ -422,10 +434,33 @@ impl Engine {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        let attachment = self.load_attachment(user, attachment_id).await?;
-        let store = &self.inner.attachments;
-        store.check_type(&attachment.mime_type)?;
-        store.write_stream(&attachment.id, bytes).await?;
+        let row = self.load_attachment_row(user, attachment_id).await?;
+        let mut attachment = rows::attachment_from_row(&row)?;
+        let files = &self.inner.attachments;
+        files.check_type(&attachment.mime_type)?;
+        files
+            .write_stream(&attachment.id, bytes, row.declared_size)
+            .await?;
+        // Also the check that the record still exists: a delete (or the
+        // orphan sweep) removes the record before the bytes, so either it
+        // sees these bytes, or this sees the record gone.
+        let op = WriteOp::MarkAttachmentUploaded {
+            user_id: user.0.clone(),
+            attachment_id: attachment.id.clone(),
+        };
+        match self.inner.store.writer.write(vec![op]).await {
+            Ok(()) => {}
+            Err(e) => {
+                if let Err(e) = files.delete(&attachment.id).await {
+                    tracing::warn!(attachment = %attachment.id, error = %e, "removing the bytes of an upload that failed to finish failed");
+                }
+                return Err(match e {
+                    StoreError::NotFound => EngineError::NotFound("attachment"),
+                    e => e.into(),
+                });
+            }
+        }
+        attachment.upload_descriptor = None;
         Ok(attachment)
     }
 
@@ -462,14 +497,22 @@ impl Engine {
         user: &UserId,
         attachment_id: &str,
     ) -> Result<Attachment, EngineError> {
-        let row = self
-            .inner
+        let row = self.load_attachment_row(user, attachment_id).await?;
+        Ok(rows::attachment_from_row(&row)?)
+    }
+
+    /// The user's attachment record as stored; unknown or foreign: 404.
+    async fn load_attachment_row(
+        &self,
+        user: &UserId,
+        attachment_id: &str,
+    ) -> Result<store::AttachmentRow, EngineError> {
+        self.inner
             .store
             .reads
             .load_attachment(&user.0, attachment_id)
             .await?
-            .ok_or(EngineError::NotFound("attachment"))?;
-        Ok(rows::attachment_from_row(&row)?)
+            .ok_or(EngineError::NotFound("attachment"))
     }
 
     /// How many thread actors are in memory.
@@ -738,18 +781,22 @@ impl Engine {
                 let store = &self.inner.attachments;
                 store.check(&p.mime_type, p.size)?;
                 let attachment = store.new_record(p.name, p.mime_type);
-                let op = WriteOp::UpsertAttachment(rows::attachment_row(user, &attachment));
+                let row = rows::attachment_row(user, &attachment, Some(p.size));
+                let op = WriteOp::UpsertAttachment(row);
                 self.inner.store.writer.write(vec![op]).await?;
                 json(&attachment)
             }
             Request::AttachmentsDelete(p) => {
                 let attachment = self.load_attachment(user, &p.attachment_id).await?;
-                self.inner.attachments.delete(&attachment.id).await?;
+                // The record first, then the bytes: an upload finishing
+                // meanwhile either sees the record gone (and removes its
+                // bytes) or renamed them before this removes them.
                 let op = WriteOp::DeleteAttachment {
                     user_id: user.0.clone(),
-                    attachment_id: attachment.id,
+                    attachment_id: attachment.id.clone(),
                 };
                 self.inner.store.writer.write(vec![op]).await?;
+                self.inner.attachments.delete(&attachment.id).await?;
                 json(&EmptyResponse {})
             }
         }
@@ -772,17 +819,18 @@ impl Engine {
                 return;
             }
         };
+        // Records first, then bytes (see `attachments.delete`).
         for row in rows {
-            if let Err(e) = self.inner.attachments.delete(&row.id).await {
-                tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's file failed");
-                continue;
-            }
             let op = WriteOp::DeleteAttachment {
                 user_id: user.0.clone(),
                 attachment_id: row.id.clone(),
             };
             if let Err(e) = self.inner.store.writer.write(vec![op]).await {
                 tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's record failed");
+                continue;
+            }
+            if let Err(e) = self.inner.attachments.delete(&row.id).await {
+                tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's file failed");
             }
         }
     }
@@ -826,6 +874,9 @@ impl Engine {
     /// and the cancellation note are stored), refuses new work, and closes
     /// the store after its last write.
     pub async fn shutdown(&self) {
+        if let Some(sweeper) = self.inner.sweeper.lock().ok().and_then(|mut s| s.take()) {
+            sweeper.abort();
+        }
         // Cancelling stores partial answers; it should take milliseconds,
         // but a stuck application hook must not keep the process alive.
         let cancel = self.inner.registry.send(ShutdownThreads);
@@ -836,6 +887,19 @@ impl Engine {
             tracing::warn!("cancelling the running turns took too long; closing the store anyway");
         }
         self.inner.store.writer.shutdown().await;
+    }
+
+    /// Runs one orphan-attachment sweep now (the engine also runs them
+    /// periodically, see [`AttachmentConfig::orphan_ttl`]). With the sweep
+    /// off: nothing removed.
+    pub async fn sweep_orphan_attachments(
+        &self,
+    ) -> Result<crate::attachments::SweepReport, EngineError> {
+        let files = &self.inner.attachments;
+        match files.config().orphan_ttl() {
+            Some(ttl) => crate::attachments::sweep_orphans(&self.inner.store, files, ttl).await,
+            None => Ok(Default::default()),
+        }
     }
 
     /// Routes a command to its thread's actor and waits for the reply.
@@ -1002,4 +1066,37 @@ fn cursor_error(e: StoreError) -> EngineError {
         ),
         other => other.into(),
     }
+}
+
+/// Starts the periodic orphan-attachment sweep on the current actix
+/// system (first run now, to clean up after downtime), unless it is off.
+fn spawn_orphan_sweep(
+    store: &Store,
+    files: &AttachmentStore,
+) -> Option<actix_rt::task::JoinHandle<()>> {
+    let ttl = files.config().orphan_ttl()?;
+    let every = files.config().orphan_sweep_interval()?;
+    let (store, files) = (store.clone(), files.clone());
+    tracing::debug!(
+        ttl_secs = ttl.as_secs_f64(),
+        every_secs = every.as_secs_f64(),
+        "orphan attachment sweep started"
+    );
+    Some(actix_rt::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::attachments::sweep_orphans(&store, &files, ttl).await {
+                Ok(r) if r.attachments + r.temp_files > 0 => tracing::info!(
+                    attachments = r.attachments,
+                    temp_files = r.temp_files,
+                    "removed orphan attachments older than {}s",
+                    ttl.as_secs()
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "orphan attachment sweep failed"),
+            }
+        }
+    }))
 }

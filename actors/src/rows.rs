@@ -50,11 +50,18 @@ pub fn attachment_from_row(row: &AttachmentRow) -> Result<Attachment, StoreError
     serde_json::from_str(&row.data).map_err(|e| corrupt("attachment", &row.id, e))
 }
 
-/// The row of an attachment owned by `user`.
-pub fn attachment_row(user: &UserId, attachment: &Attachment) -> AttachmentRow {
+/// The row of a new attachment owned by `user`, created now, with the size
+/// its creator declared.
+pub fn attachment_row(
+    user: &UserId,
+    attachment: &Attachment,
+    declared_size: Option<u64>,
+) -> AttachmentRow {
     AttachmentRow {
         id: attachment.id.clone(),
         user_id: user.0.clone(),
+        created_at: crate::time::Timestamp::now().to_string(),
+        declared_size,
         data: serde_json::to_string(attachment).expect("attachment serializes"),
     }
 }

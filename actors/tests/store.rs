@@ -46,6 +46,16 @@ fn item(thread_id: &str, id: &str, seq: i64, hidden: bool) -> ItemRow {
     }
 }
 
+fn attachment(user_id: &str, id: &str, created_at: &str, data: &str) -> AttachmentRow {
+    AttachmentRow {
+        id: id.into(),
+        user_id: user_id.into(),
+        created_at: created_at.into(),
+        declared_size: Some(42),
+        data: data.into(),
+    }
+}
+
 fn upsert_item(user_id: &str, item: ItemRow) -> WriteOp {
     WriteOp::UpsertItem {
         user_id: user_id.into(),
@@ -92,11 +102,7 @@ async fn threads_and_items_round_trip() -> Result<()> {
     );
 
     // Attachments.
-    let att = AttachmentRow {
-        id: "atc_1".into(),
-        user_id: ALICE.into(),
-        data: "{}".into(),
-    };
+    let att = attachment(ALICE, "atc_1", &ts(1), "{}");
     store
         .writer
         .write(vec![WriteOp::UpsertAttachment(att.clone())])
@@ -208,11 +214,7 @@ async fn users_never_see_or_touch_each_others_data() -> Result<()> {
             WriteOp::UpsertThread(thread(ALICE, "thr_a", &ts(1))),
             upsert_item(ALICE, item("thr_a", "msg_1", 1, false)),
             WriteOp::UpsertThread(thread(BOB, "thr_b", &ts(2))),
-            WriteOp::UpsertAttachment(AttachmentRow {
-                id: "atc_a".into(),
-                user_id: ALICE.into(),
-                data: "{}".into(),
-            }),
+            WriteOp::UpsertAttachment(attachment(ALICE, "atc_a", &ts(1), "{}")),
         ])
         .await?;
 
@@ -264,11 +266,16 @@ async fn users_never_see_or_touch_each_others_data() -> Result<()> {
             kind: "negative".into(),
             created_at: ts(3),
         },
-        WriteOp::UpsertAttachment(AttachmentRow {
-            id: "atc_a".into(),
+        WriteOp::UpsertAttachment(attachment(BOB, "atc_a", &ts(1), "{\"stolen\":true}")),
+        WriteOp::MarkAttachmentUploaded {
             user_id: BOB.into(),
-            data: "{\"stolen\":true}".into(),
-        }),
+            attachment_id: "atc_a".into(),
+        },
+        WriteOp::DeleteOrphanAttachment {
+            user_id: BOB.into(),
+            attachment_id: "atc_a".into(),
+            created_before: ts(3000),
+        },
     ] {
         let result = store.writer.write(vec![op]).await;
         assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
@@ -833,5 +840,96 @@ async fn shutdown_commits_what_is_queued_and_every_ack_is_on_disk() -> Result<()
             "{id} was acknowledged but is not stored"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn attachment_records_bind_finish_and_age() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(&dir)?;
+    let descriptor = r#"{"id":"atc_old","upload_descriptor":{"url":"u","method":"POST","headers":{}},"type":"file"}"#;
+    store
+        .writer
+        .write(vec![
+            WriteOp::UpsertAttachment(attachment(ALICE, "atc_old", &ts(1), descriptor)),
+            WriteOp::UpsertAttachment(attachment(ALICE, "atc_bound", &ts(2), "{}")),
+            WriteOp::UpsertAttachment(attachment(BOB, "atc_new", &ts(100), "{}")),
+        ])
+        .await?;
+
+    // An upsert replaces the data only: creation time and size stay.
+    let mut later = attachment(ALICE, "atc_bound", &ts(99), "{}");
+    later.declared_size = None;
+    store
+        .writer
+        .write(vec![WriteOp::UpsertAttachment(later)])
+        .await?;
+    let row = store
+        .reads
+        .load_attachment(ALICE, "atc_bound")
+        .await?
+        .unwrap();
+    assert_eq!((row.created_at, row.declared_size), (ts(2), Some(42)));
+
+    // Binding sets thread_id and nothing else, and never recreates.
+    let bind = |id: &str| WriteOp::BindAttachment {
+        user_id: ALICE.into(),
+        attachment_id: id.into(),
+        thread_id: "thr_1".into(),
+    };
+    store
+        .writer
+        .write(vec![bind("atc_bound"), bind("atc_gone")])
+        .await?;
+    let bound = store.reads.load_attachment(ALICE, "atc_bound").await?;
+    assert_eq!(bound.unwrap().data, r#"{"thread_id":"thr_1"}"#);
+    assert_eq!(store.reads.load_attachment(ALICE, "atc_gone").await?, None);
+
+    // A finished upload drops the descriptor; a missing record is NotFound.
+    let mark_uploaded = |id: &str| {
+        store.writer.write(vec![WriteOp::MarkAttachmentUploaded {
+            user_id: ALICE.into(),
+            attachment_id: id.into(),
+        }])
+    };
+    mark_uploaded("atc_old").await?;
+    let row = store
+        .reads
+        .load_attachment(ALICE, "atc_old")
+        .await?
+        .unwrap();
+    assert_eq!(row.data, r#"{"id":"atc_old","type":"file"}"#);
+    let missing = mark_uploaded("atc_gone").await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+    // Orphans: unbound and older than the cut, across users, oldest first.
+    let orphans = store.reads.orphan_attachments(&ts(200), 10).await?;
+    assert_eq!(ids(&orphans, |r| &r.id), ["atc_old", "atc_new"]);
+    let orphans = store.reads.orphan_attachments(&ts(50), 10).await?;
+    assert_eq!(ids(&orphans, |r| &r.id), ["atc_old"]);
+    assert_eq!(store.reads.orphan_attachments(&ts(200), 1).await?.len(), 1);
+
+    // The delete re-checks both conditions.
+    for (id, user) in [("atc_bound", ALICE), ("atc_new", BOB)] {
+        let kept = store
+            .writer
+            .write(vec![WriteOp::DeleteOrphanAttachment {
+                user_id: user.into(),
+                attachment_id: id.into(),
+                created_before: ts(50),
+            }])
+            .await;
+        assert!(matches!(kept, Err(StoreError::NotFound)), "{id}: {kept:?}");
+        assert!(store.reads.load_attachment(user, id).await?.is_some());
+    }
+    store
+        .writer
+        .write(vec![WriteOp::DeleteOrphanAttachment {
+            user_id: ALICE.into(),
+            attachment_id: "atc_old".into(),
+            created_before: ts(50),
+        }])
+        .await?;
+    assert_eq!(store.reads.load_attachment(ALICE, "atc_old").await?, None);
     Ok(())
 }

@@ -97,6 +97,11 @@ fn message_with(text: &str, attachments: &[&str]) -> Value {
         "attachments": attachments, "inference_options": {}}}})
 }
 
+/// The status of a `GET` without the user header (as an `<img>` sends it).
+async fn status_of_get(app: &TestApp, url: &str) -> u16 {
+    app.client.get(url).send().await.unwrap().status().as_u16()
+}
+
 async fn eventually(mut check: impl FnMut() -> bool, what: &str) {
     for _ in 0..200 {
         if check() {
@@ -144,7 +149,17 @@ async fn two_phase_upload_preview_message_and_delete() {
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["id"], id.as_str());
+    // Uploaded: the record no longer carries upload instructions (§4.5),
+    // in the answer and in later reads.
+    let uploaded = reply.json();
+    assert_eq!(uploaded["id"], id.as_str());
+    assert!(uploaded.get("upload_descriptor").is_none(), "{uploaded}");
+    let mut expected = image.clone();
+    expected
+        .as_object_mut()
+        .unwrap()
+        .remove("upload_descriptor");
+    assert_eq!(uploaded, expected);
     assert_eq!(dir_entries(&app), vec![id.clone()]);
 
     // The preview needs no user header (an <img> tag cannot send one).
@@ -184,7 +199,15 @@ async fn two_phase_upload_preview_message_and_delete() {
     assert_eq!(embedded[0]["id"], id.as_str());
     assert_eq!(embedded[0]["thread_id"], thread_id.as_str());
     assert_eq!(embedded[0]["preview_url"], preview_url.as_str());
+    assert!(
+        embedded[0].get("upload_descriptor").is_none(),
+        "{embedded:?}"
+    );
     assert_eq!(embedded[1]["id"], file_id.as_str());
+    assert!(
+        embedded[1].get("upload_descriptor").is_none(),
+        "{embedded:?}"
+    );
     assert_eq!(embedded[1]["thread_id"], thread_id.as_str());
     let items = app.all_items("alice", &thread_id).await;
     assert_eq!(items[0]["attachments"], user_message["attachments"]);
@@ -245,8 +268,8 @@ async fn limits_are_enforced_on_create_and_on_upload() {
     );
     assert_eq!(app.count_rows("SELECT count(*) FROM attachments"), 0);
 
-    // Declared small, sent large: refused, nothing kept.
-    let reply = create_attachment(&app, "alice", "a.txt", 10, "text/plain; charset=utf-8").await;
+    // Sent over the limit: refused, nothing kept.
+    let reply = create_attachment(&app, "alice", "a.txt", 1000, "text/plain; charset=utf-8").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     let reply = upload_put(&app, "alice", &upload_url(&app, &id), vec![b'x'; 1001]).await;
@@ -285,7 +308,7 @@ async fn limits_are_enforced_on_create_and_on_upload() {
 #[actix_web::test]
 async fn another_users_attachment_is_a_404_everywhere() {
     let app = spawn_app().await;
-    let reply = create_attachment(&app, "alice", "cat.png", 10, "image/png").await;
+    let reply = create_attachment(&app, "alice", "cat.png", PNG.len() as u64, "image/png").await;
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     let url = upload_url(&app, &id);
 
@@ -341,30 +364,36 @@ async fn another_users_attachment_is_a_404_everywhere() {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
-#[actix_web::test]
-async fn a_dropped_upload_leaves_no_file() {
-    let app = spawn_app().await;
-    let reply = create_attachment(&app, "alice", "long.txt", 100_000, "text/plain").await;
-    let id = reply.json()["id"].as_str().unwrap().to_owned();
+/// Starts a raw `PUT` of 100 000 bytes to alice's attachment `id`, sends
+/// the first 1000 and waits until the upload's hidden temporary file (and
+/// nothing else) is there. The caller sends the rest, or hangs up.
+async fn start_upload(app: &TestApp, id: &str) -> std::net::TcpStream {
     let addr = app.url.trim_start_matches("http://").to_owned();
-
     let mut socket = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         socket,
-        "PUT /chatkit/attachments/{id}/upload HTTP/1.1\r\nHost: {addr}\r\nX-User-Id: alice\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+        "PUT /chatkit/attachments/{id}/upload HTTP/1.1\r\nHost: {addr}\r\nX-User-Id: alice\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     socket.write_all(&[b'y'; 1000]).unwrap();
     socket.flush().unwrap();
-    // The upload is under way: a hidden temporary file, nothing else.
     eventually(
         || {
-            let names = dir_entries(&app);
+            let names = dir_entries(app);
             names.len() == 1 && names[0].starts_with('.') && names[0].ends_with(".part")
         },
         "the upload's temporary file exists",
     )
     .await;
+    socket
+}
+
+#[actix_web::test]
+async fn a_dropped_upload_leaves_no_file() {
+    let app = spawn_app().await;
+    let reply = create_attachment(&app, "alice", "long.txt", 100_000, "text/plain").await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let socket = start_upload(&app, &id).await;
     drop(socket);
     eventually(
         || dir_entries(&app).is_empty(),
@@ -418,4 +447,153 @@ async fn deleting_a_thread_removes_its_attachments() {
         .post(&json!({"type": "attachments.delete", "params": {"attachment_id": gone_id}}))
         .await;
     assert_eq!(again.status, 404);
+}
+
+#[actix_web::test]
+async fn an_upload_must_have_the_declared_size() {
+    let app = spawn_app().await;
+    let reply = create_attachment(&app, "alice", "a.txt", 10, "text/plain").await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let url = upload_url(&app, &id);
+    for (sent, phrase) in [
+        (11, "larger than the 10 bytes"),
+        (9, "has 9 bytes, not the 10"),
+    ] {
+        for reply in [
+            upload_put(&app, "alice", &url, vec![b'x'; sent]).await,
+            upload_multipart(&app, "alice", &url, vec![b'x'; sent], "text/plain").await,
+        ] {
+            assert_eq!(
+                (reply.status, reply.error_code().as_str()),
+                (400, "invalid_body"),
+                "{sent}: {}",
+                reply.body
+            );
+            assert!(
+                reply.body.contains(phrase) && reply.body.contains("attachments.create"),
+                "{}",
+                reply.body
+            );
+            assert!(dir_entries(&app).is_empty(), "{:?}", dir_entries(&app));
+        }
+    }
+    // Still waiting for its bytes: the record keeps its instructions.
+    let record = app.count_rows(&format!(
+        "SELECT count(*) FROM attachments WHERE id = '{id}' AND json_extract(data, '$.upload_descriptor') IS NOT NULL"
+    ));
+    assert_eq!(record, 1);
+    let reply = upload_put(&app, "alice", &url, vec![b'x'; 10]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(dir_entries(&app), vec![id]);
+}
+
+#[actix_web::test]
+async fn an_attachment_deleted_mid_upload_leaves_no_file() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let reply = create_attachment(&app, "alice", "long.txt", 100_000, "text/plain").await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let mut socket = start_upload(&app, &id).await;
+
+    // Deleted while its bytes are on their way.
+    let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
+    let reply = app.post(&delete).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "{}"));
+
+    // The rest arrives: the upload is refused and its bytes do not stay.
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        socket.write_all(&[b'y'; 99_000]).unwrap();
+        socket.flush().unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("not_found"), "{answer}");
+    assert!(dir_entries(&app).is_empty(), "{:?}", dir_entries(&app));
+    assert_eq!(app.count_rows("SELECT count(*) FROM attachments"), 0);
+}
+
+#[actix_web::test]
+async fn orphans_are_swept_by_age_and_bound_attachments_stay() {
+    let app = spawn_app_with(AppOptions {
+        attachment_orphan_ttl: Some(Duration::from_secs(1)),
+        attachment_sweep_interval: Some(Duration::from_millis(100)),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut uploaded = Vec::new();
+    for name in ["kept.png", "orphan.png"] {
+        let image = create_attachment(&app, "alice", name, PNG.len() as u64, "image/png")
+            .await
+            .json();
+        let id = image["id"].as_str().unwrap().to_owned();
+        let reply = upload_put(&app, "alice", &upload_url(&app, &id), PNG.to_vec()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        uploaded.push((id, image["preview_url"].as_str().unwrap().to_owned()));
+    }
+    let [(kept, kept_preview), (orphan, orphan_preview)] = uploaded.try_into().unwrap();
+    // Created, never uploaded, never sent.
+    let never_uploaded = create_attachment(&app, "bob", "later.pdf", 10, "application/pdf")
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Sent in a message: bound to its thread, no longer an orphan.
+    let events = app
+        .post(&message_with("keep this", &[&kept]))
+        .await
+        .events();
+    assert_eq!(events[1]["item"]["attachments"][0]["id"], kept.as_str());
+    // What a crash mid-upload leaves behind.
+    let stray = attachment_dir(&app).join(format!(".{orphan}.0190abcd.part"));
+    std::fs::write(&stray, b"half an upload").unwrap();
+    assert_eq!(status_of_get(&app, &orphan_preview).await, 200);
+
+    let gone = |id: &str| {
+        app.count_rows(&format!(
+            "SELECT count(*) FROM attachments WHERE id = '{id}'"
+        )) == 0
+    };
+    eventually(
+        || gone(&orphan) && gone(&never_uploaded) && !stray.exists(),
+        "the orphans and the stray temporary file are removed",
+    )
+    .await;
+    assert_eq!(dir_entries(&app), vec![kept.clone()]);
+    assert_eq!(status_of_get(&app, &orphan_preview).await, 404);
+    let reply = upload_put(&app, "alice", &upload_url(&app, &orphan), PNG.to_vec()).await;
+    assert_eq!(reply.status, 404);
+    // The bound one is untouched, well past the age.
+    assert!(!gone(&kept));
+    let resp = app.client.get(&kept_preview).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), PNG);
+}
+
+#[actix_web::test]
+async fn a_zero_orphan_age_keeps_everything() {
+    let app = spawn_app_with(AppOptions {
+        attachment_orphan_ttl: Some(Duration::ZERO),
+        attachment_sweep_interval: Some(Duration::from_millis(50)),
+        ..AppOptions::default()
+    })
+    .await;
+    let id = create_attachment(&app, "alice", "a.png", PNG.len() as u64, "image/png")
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = upload_put(&app, "alice", &upload_url(&app, &id), PNG.to_vec()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.engine.sweep_orphan_attachments().await.unwrap(),
+        Default::default()
+    );
+    assert_eq!(dir_entries(&app), vec![id]);
 }

@@ -54,6 +54,12 @@ pub struct AppOptions {
     pub cors_origins: Vec<String>,
     /// Thread actors kept in memory (default: the engine's).
     pub max_cached_threads: Option<usize>,
+    /// Age of orphan attachments (`None`: the engine's default).
+    pub attachment_orphan_ttl: Option<Duration>,
+    /// Pause between orphan sweeps (`None`: derived from the age).
+    pub attachment_sweep_interval: Option<Duration>,
+    /// How images reach the model.
+    pub image_input: chatkit_actors::attachments::ImageInput,
 }
 
 impl Default for AppOptions {
@@ -76,6 +82,9 @@ impl Default for AppOptions {
             limits: chatkit_server::limits::Limits::none(),
             cors_origins: Vec::new(),
             max_cached_threads: None,
+            attachment_orphan_ttl: None,
+            attachment_sweep_interval: None,
+            image_input: Default::default(),
         }
     }
 }
@@ -120,6 +129,11 @@ pub async fn spawn_app_on(db_path: PathBuf, options: AppOptions) -> TestApp {
     if let Some(max) = options.attachment_max_bytes {
         config.attachments.max_bytes = max;
     }
+    if let Some(ttl) = options.attachment_orphan_ttl {
+        config.attachments.orphan_ttl = Some(ttl);
+    }
+    config.attachments.orphan_sweep_interval = options.attachment_sweep_interval;
+    config.attachments.image_input = options.image_input;
     if let Some(max) = options.max_audio_bytes {
         config.max_audio_bytes = max;
     }

@@ -549,6 +549,20 @@ async fn new_threads_get_a_title_from_a_background_call() {
     }
 }
 
+/// The content of the first user message of a model request.
+fn first_user_content(api: Api, request: &Value) -> Value {
+    match api {
+        Api::Responses => request["input"][0]["content"].clone(),
+        Api::Chat => request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .unwrap()["content"]
+            .clone(),
+    }
+}
+
 /// Creates and uploads an attachment as alice; returns its id.
 async fn upload(app: &TestApp, name: &str, mime: &str, bytes: &[u8]) -> String {
     let created = app
@@ -596,16 +610,7 @@ async fn an_image_and_a_pdf_reach_the_model_in_its_own_shape() {
         let request = fake.requests().pop().unwrap();
         let image_url = format!("data:image/png;base64,{}", b64(png));
         let file_data = format!("data:application/pdf;base64,{}", b64(pdf));
-        let user = match api {
-            Api::Responses => request["input"][0]["content"].clone(),
-            Api::Chat => request["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["role"] == "user")
-                .unwrap()["content"]
-                .clone(),
-        };
+        let user = first_user_content(api, &request);
         let expected = match api {
             Api::Responses => json!([
                 {"type": "input_text", "text": "What is in these?"},
@@ -619,5 +624,79 @@ async fn an_image_and_a_pdf_reach_the_model_in_its_own_shape() {
             ]),
         };
         assert_eq!(user, expected, "{api:?}: {request}");
+    }
+}
+
+#[actix_web::test]
+async fn images_can_reach_the_model_as_urls_it_fetches() {
+    use base64::Engine as _;
+    for api in APIS {
+        let fake = FakeModel::start(Behaviour {
+            tokens: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("fake model starts");
+        let app = spawn_app_with(AppOptions {
+            model: Some(config(api, settings(&fake))),
+            titles: false,
+            image_input: chatkit_actors::attachments::ImageInput::Url,
+            ..Default::default()
+        })
+        .await;
+        let png = b"\x89PNG fetched by the provider";
+        let pdf = b"%PDF-1.4 still inline";
+        let image = upload(&app, "cat.png", "image/png", png).await;
+        let file = upload(&app, "report.pdf", "application/pdf", pdf).await;
+        let body = json!({"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "Look"}],
+            "attachments": [image, file], "inference_options": {}}}});
+        let events = app.post(&body).await.events();
+        assert!(error_event(&events).is_none(), "{api:?}: {events:?}");
+        let request = fake.requests().pop().unwrap();
+        let preview = format!("{}/chatkit/attachments/{image}/preview", app.url);
+        let file_data = format!(
+            "data:application/pdf;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(pdf)
+        );
+        let expected = match api {
+            Api::Responses => json!([
+                {"type": "input_text", "text": "Look"},
+                {"type": "input_image", "detail": "auto", "image_url": preview},
+                {"type": "input_file", "filename": "report.pdf", "file_data": file_data},
+            ]),
+            Api::Chat => json!([
+                {"type": "text", "text": "Look"},
+                {"type": "image_url", "image_url": {"url": preview, "detail": "auto"}},
+                {"type": "file", "file": {"file_data": file_data, "filename": "report.pdf"}},
+            ]),
+        };
+        let user = first_user_content(api, &request);
+        assert_eq!(user, expected, "{api:?}: {request}");
+        // The URL serves the image to a client without the user header,
+        // as a provider fetching it is.
+        let resp = reqwest::get(&preview).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), png);
+
+        // An image whose bytes never arrived is named, not linked.
+        let created = app
+            .post(&json!({"type": "attachments.create", "params": {"name": "lost.png", "size": 3, "mime_type": "image/png"}}))
+            .await
+            .json();
+        let thread = events[0]["thread"]["id"].as_str().unwrap();
+        let body = json!({"type": "threads.add_user_message", "params": {"thread_id": thread, "input": {
+            "content": [{"type": "input_text", "text": "And this?"}],
+            "attachments": [created["id"]], "inference_options": {}}}});
+        app.post(&body).await.events();
+        let request = serde_json::to_string(&fake.requests().pop().unwrap()).unwrap();
+        assert!(
+            request.contains("[attachment: lost.png (image/png)]"),
+            "{api:?}: {request}"
+        );
+        assert!(
+            !request.contains(created["id"].as_str().unwrap()),
+            "{api:?}: {request}"
+        );
     }
 }

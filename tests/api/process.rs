@@ -566,3 +566,48 @@ async fn sighup_reloads_the_tokens_file_and_a_bad_file_keeps_the_old_tokens() {
     }
     assert_eq!(list_with_token(&server, new).await, 200);
 }
+
+#[actix_web::test]
+async fn images_by_url_without_a_public_base_url_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chatkit.sqlite3");
+    let output = Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--db",
+            db.to_str().expect("utf-8 temp path"),
+            "--attachment-image-input",
+            "url",
+        ])
+        .env_remove("CHATKIT_PUBLIC_BASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chatkit-server");
+    assert!(!output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--attachment-image-input url") && stderr.contains("--public-base-url"),
+        "{stderr}"
+    );
+    // Refused before anything was opened.
+    assert!(!db.exists());
+}
+
+#[actix_web::test]
+async fn images_by_url_on_a_loopback_base_url_start_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chatkit.sqlite3");
+    let args = [
+        "--attachment-image-input",
+        "url",
+        "--public-base-url",
+        "http://127.0.0.1:9",
+    ];
+    let server = ServerProcess::start_with(&db, 0, 5, &args).await;
+    let log = server.log();
+    assert!(
+        log.contains("images go to the model as URLs on a loopback address"),
+        "{log}"
+    );
+}

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 use tracing::{debug, warn};
 
 use super::{AgentParams, Emitter, Halt};
+use crate::attachments::ImageInput;
 use crate::model::convert::{
     CallOutcome, FunctionCall, RunConverter, Terminal, client_tool_call_item,
 };
 use crate::model::{ModelError, ProviderSettings, ResponsesEvent, chat, input, responses};
-use crate::protocol::ThreadStreamEvent;
+use crate::protocol::{AttachmentKind, ThreadStreamEvent};
 use crate::tools::{ToolContext, ToolKind};
 
 /// Which wire format the provider speaks.
@@ -55,7 +56,7 @@ pub(super) async fn run(
             "no HTTP client for the model provider".into(),
         )));
     };
-    let attachments = attachment_bytes(params).await;
+    let attachments = attachment_contents(params).await;
     let mut input = input::history_to_input_with(
         &params.history,
         settings.history_budget_tokens,
@@ -152,29 +153,40 @@ pub(super) async fn run(
 /// ones are named in text, which keeps a long thread's input bounded.
 const MAX_ATTACHMENTS_READ: usize = 16;
 
-/// The bytes of the newest attachments of the history's user messages.
-async fn attachment_bytes(params: &AgentParams) -> input::AttachmentBytes {
-    let mut out = input::AttachmentBytes::new();
+/// The contents of the newest attachments of the history's user
+/// messages: their bytes, or for images with [`ImageInput::Url`] their
+/// preview URL (when their bytes exist, so the provider finds them).
+async fn attachment_contents(params: &AgentParams) -> input::AttachmentContents {
+    let mut out = input::AttachmentContents::new();
     let Some(store) = &params.attachments else {
         return out;
     };
-    let ids = params
+    let by_url = store.config().image_input == ImageInput::Url;
+    let newest = params
         .history
         .iter()
         .rev()
         .filter_map(|item| match &item.kind {
-            crate::protocol::ItemKind::UserMessage(m) => {
-                Some(m.attachments.iter().map(|a| a.id.clone()))
-            }
+            crate::protocol::ItemKind::UserMessage(m) => Some(m.attachments.iter()),
             _ => None,
         })
         .flatten()
         .take(MAX_ATTACHMENTS_READ)
-        .collect::<Vec<String>>();
-    for id in ids {
+        .map(|a| (a.id.clone(), matches!(a.kind, AttachmentKind::Image { .. })))
+        .collect::<Vec<(String, bool)>>();
+    for (id, image) in newest {
+        if by_url && image {
+            if store.exists(&id).await {
+                let url = store.preview_url(&id);
+                out.insert(id, input::AttachmentContent::Url(url));
+            } else {
+                debug!(attachment = %id, "attachment has no bytes (never uploaded or deleted)");
+            }
+            continue;
+        }
         match store.read(&id).await {
             Ok(Some(bytes)) => {
-                out.insert(id, bytes);
+                out.insert(id, input::AttachmentContent::Bytes(bytes));
             }
             Ok(None) => {
                 debug!(attachment = %id, "attachment has no bytes (never uploaded or deleted)")

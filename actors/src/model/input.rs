@@ -81,21 +81,31 @@ const TAG_NOTE: &str = "# User-provided context for @-mentions\n\
 /// last `user_message` is always kept, even when it alone exceeds the
 /// budget (its cost is reserved first). Nothing is capped by item count.
 pub fn history_to_input(history: &[ThreadItem], budget_tokens: usize) -> Vec<Value> {
-    history_to_input_with(history, budget_tokens, &AttachmentBytes::new())
+    history_to_input_with(history, budget_tokens, &AttachmentContents::new())
 }
 
-/// Attachment bytes by attachment id, for [`history_to_input_with`].
-pub type AttachmentBytes = std::collections::HashMap<String, Vec<u8>>;
+/// What the model gets of one attachment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttachmentContent {
+    /// Its bytes, sent inline.
+    Bytes(Vec<u8>),
+    /// A URL the provider fetches it from (images only).
+    Url(String),
+}
 
-/// [`history_to_input`], with the bytes of the attachments the caller
-/// could read: an image becomes an `input_image` part (a `data:` URL), a
-/// text file an `input_text` part with its content, any other file an
-/// `input_file` part (a `data:` URL with its name); an attachment without
-/// bytes is named in a text part (MODEL_STREAMING.md §5.2).
+/// Attachment contents by attachment id, for [`history_to_input_with`].
+pub type AttachmentContents = std::collections::HashMap<String, AttachmentContent>;
+
+/// [`history_to_input`], with the contents of the attachments the caller
+/// could read: an image becomes an `input_image` part (a `data:` URL, or
+/// the URL given), a text file an `input_text` part with its content, any
+/// other file an `input_file` part (a `data:` URL with its name); an
+/// attachment without contents is named in a text part
+/// (MODEL_STREAMING.md §5.2).
 pub fn history_to_input_with(
     history: &[ThreadItem],
     budget_tokens: usize,
-    attachments: &AttachmentBytes,
+    attachments: &AttachmentContents,
 ) -> Vec<Value> {
     let last = history.len().checked_sub(1);
     let groups: Vec<Vec<Value>> = history
@@ -174,15 +184,24 @@ fn select_within_budget(groups: &[Vec<Value>], anchor: Option<usize>, budget: us
 
 /// The input items of one thread item; `is_last` lets a user message's
 /// quoted text through (§5.2).
-/// One attachment as an input part: its content when the bytes are
-/// known, else its name.
-fn attachment_part(attachment: &crate::protocol::Attachment, bytes: Option<&[u8]>) -> Value {
+/// One attachment as an input part: its content when known, else its
+/// name.
+fn attachment_part(
+    attachment: &crate::protocol::Attachment,
+    content: Option<&AttachmentContent>,
+) -> Value {
     use base64::Engine as _;
-    let Some(bytes) = bytes else {
-        return input_text(format!(
-            "[attachment: {} ({})]",
-            attachment.name, attachment.mime_type
-        ));
+    let bytes = match content {
+        None => {
+            return input_text(format!(
+                "[attachment: {} ({})]",
+                attachment.name, attachment.mime_type
+            ));
+        }
+        Some(AttachmentContent::Url(url)) => {
+            return json!({"type": "input_image", "detail": "auto", "image_url": url});
+        }
+        Some(AttachmentContent::Bytes(bytes)) => bytes,
     };
     let media_type = attachment
         .mime_type
@@ -206,7 +225,7 @@ fn attachment_part(attachment: &crate::protocol::Attachment, bytes: Option<&[u8]
     }
 }
 
-fn item_to_input(item: &ThreadItem, is_last: bool, attachments: &AttachmentBytes) -> Vec<Value> {
+fn item_to_input(item: &ThreadItem, is_last: bool, attachments: &AttachmentContents) -> Vec<Value> {
     match &item.kind {
         ItemKind::UserMessage(message) => user_message(message, is_last, attachments),
         ItemKind::AssistantMessage(message) if message.content.is_empty() => Vec::new(),
@@ -265,7 +284,7 @@ fn item_to_input(item: &ThreadItem, is_last: bool, attachments: &AttachmentBytes
 fn user_message(
     message: &UserMessageItem,
     is_last: bool,
-    attachments: &AttachmentBytes,
+    attachments: &AttachmentContents,
 ) -> Vec<Value> {
     let mut text = String::new();
     let mut tags: Vec<(&str, &Map<String, Value>)> = Vec::new();
@@ -284,12 +303,12 @@ fn user_message(
         }
     }
     let mut parts = vec![input_text(text)];
-    parts.extend(message.attachments.iter().map(|attachment| {
-        attachment_part(
-            attachment,
-            attachments.get(&attachment.id).map(Vec::as_slice),
-        )
-    }));
+    parts.extend(
+        message
+            .attachments
+            .iter()
+            .map(|attachment| attachment_part(attachment, attachments.get(&attachment.id))),
+    );
     let mut items = vec![message_item("user", parts)];
     if is_last && let Some(quoted) = message.quoted_text.as_deref().filter(|q| !q.is_empty()) {
         items.push(user_text(format!(
@@ -439,6 +458,42 @@ mod tests {
             item("msg", json!({"type": "assistant_message", "content": []})),
         ];
         assert_eq!(history_to_input(&history, NO_LIMIT), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn attachment_contents_become_parts() {
+        let history = [item(
+            "msg_1",
+            json!({"type": "user_message", "content": [{"type": "input_text", "text": "see"}],
+                "attachments": [
+                    {"id": "atc_i", "name": "cat.png", "mime_type": "image/png", "type": "image", "preview_url": "https://old/p"},
+                    {"id": "atc_b", "name": "dog.png", "mime_type": "image/png", "type": "image", "preview_url": "https://old/q"},
+                    {"id": "atc_t", "name": "a.txt", "mime_type": "text/plain", "type": "file"},
+                    {"id": "atc_m", "name": "gone.pdf", "mime_type": "application/pdf", "type": "file"}],
+                "inference_options": {}}),
+        )];
+        let contents = AttachmentContents::from([
+            (
+                "atc_i".to_owned(),
+                AttachmentContent::Url("https://chat.example.com/p/atc_i".into()),
+            ),
+            (
+                "atc_b".to_owned(),
+                AttachmentContent::Bytes(b"PNG".to_vec()),
+            ),
+            ("atc_t".to_owned(), AttachmentContent::Bytes(b"hi".to_vec())),
+        ]);
+        let input = history_to_input_with(&history, 100_000, &contents);
+        assert_eq!(
+            input[0]["content"],
+            json!([
+                {"type": "input_text", "text": "see"},
+                {"type": "input_image", "detail": "auto", "image_url": "https://chat.example.com/p/atc_i"},
+                {"type": "input_image", "detail": "auto", "image_url": "data:image/png;base64,UE5H"},
+                {"type": "input_text", "text": "[attachment: a.txt]\nhi"},
+                {"type": "input_text", "text": "[attachment: gone.pdf (application/pdf)]"},
+            ])
+        );
     }
 
     #[test]

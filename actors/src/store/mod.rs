@@ -195,6 +195,13 @@ pub struct AttachmentRow {
     pub id: String,
     /// Owner. Never changes once the attachment exists.
     pub user_id: String,
+    /// When the record was created (fixed-width UTC text). Set on insert,
+    /// never changed: what the orphan sweep ages by.
+    pub created_at: String,
+    /// The size `attachments.create` declared, in bytes; the upload must
+    /// match it. `None`: not declared (records from before it was kept).
+    /// Set on insert, never changed.
+    pub declared_size: Option<u64>,
     /// The attachment record as JSON text.
     pub data: String,
 }
@@ -295,14 +302,48 @@ pub enum WriteOp {
         created_at: String,
     },
     /// Inserts an attachment record, or replaces the `data` of the same
-    /// user's record. Another user's id fails with [`StoreError::NotFound`].
+    /// user's record (keeping its `created_at` and `declared_size`).
+    /// Another user's id fails with [`StoreError::NotFound`].
     UpsertAttachment(AttachmentRow),
+    /// Sets the `thread_id` of an attachment record (in its JSON), leaving
+    /// the rest of the record as it is: what storing a user message that
+    /// carries it does. Missing (deleted meanwhile): no error, and nothing
+    /// is recreated.
+    BindAttachment {
+        /// Owner.
+        user_id: String,
+        /// The attachment.
+        attachment_id: String,
+        /// The thread of the message.
+        thread_id: String,
+    },
+    /// Removes the `upload_descriptor` of an attachment record (in its
+    /// JSON): its bytes are uploaded. Missing (deleted while the bytes
+    /// were on their way): [`StoreError::NotFound`].
+    MarkAttachmentUploaded {
+        /// Owner.
+        user_id: String,
+        /// The attachment.
+        attachment_id: String,
+    },
     /// Deletes an attachment record. Missing: no error.
     DeleteAttachment {
         /// Owner.
         user_id: String,
         /// Attachment to delete.
         attachment_id: String,
+    },
+    /// Deletes an attachment record only if it is still an orphan: no
+    /// `thread_id` in its JSON, created before `created_before`. Otherwise
+    /// (bound meanwhile, or missing): [`StoreError::NotFound`], nothing
+    /// deleted.
+    DeleteOrphanAttachment {
+        /// Owner.
+        user_id: String,
+        /// Attachment to delete.
+        attachment_id: String,
+        /// The age limit (fixed-width UTC text): only older records go.
+        created_before: String,
     },
 }
 

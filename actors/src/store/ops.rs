@@ -120,11 +120,45 @@ pub(super) fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
         WriteOp::UpsertAttachment(row) => {
             let changed = conn
                 .prepare_cached(
-                    "INSERT INTO attachments (id, user_id, data) VALUES (?1, ?2, ?3)
+                    "INSERT INTO attachments (id, user_id, created_at, declared_size, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET data = excluded.data
                         WHERE attachments.user_id = excluded.user_id",
                 )?
-                .execute(params![row.id, row.user_id, row.data])?;
+                .execute(params![
+                    row.id,
+                    row.user_id,
+                    row.created_at,
+                    // SQLite integers are i64; no real size is larger.
+                    row.declared_size
+                        .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                    row.data
+                ])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        WriteOp::BindAttachment {
+            user_id,
+            attachment_id,
+            thread_id,
+        } => {
+            conn.prepare_cached(
+                "UPDATE attachments SET data = json_set(data, '$.thread_id', ?3)
+                 WHERE id = ?1 AND user_id = ?2",
+            )?
+            .execute(params![attachment_id, user_id, thread_id])?;
+        }
+        WriteOp::MarkAttachmentUploaded {
+            user_id,
+            attachment_id,
+        } => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE attachments SET data = json_remove(data, '$.upload_descriptor')
+                     WHERE id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![attachment_id, user_id])?;
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -135,6 +169,22 @@ pub(super) fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
         } => {
             conn.prepare_cached("DELETE FROM attachments WHERE id = ?1 AND user_id = ?2")?
                 .execute(params![attachment_id, user_id])?;
+        }
+        WriteOp::DeleteOrphanAttachment {
+            user_id,
+            attachment_id,
+            created_before,
+        } => {
+            let changed = conn
+                .prepare_cached(
+                    "DELETE FROM attachments
+                     WHERE id = ?1 AND user_id = ?2 AND created_at < ?3
+                        AND json_extract(data, '$.thread_id') IS NULL",
+                )?
+                .execute(params![attachment_id, user_id, created_before])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
         }
     }
     Ok(())

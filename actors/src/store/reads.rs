@@ -301,15 +301,10 @@ impl ReadPool {
         self.run(move |conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT id, user_id, data FROM attachments WHERE id = ?1 AND user_id = ?2",
+                    "SELECT id, user_id, created_at, declared_size, data FROM attachments \
+                     WHERE id = ?1 AND user_id = ?2",
                 )?
-                .query_row(params![attachment_id, user_id], |row| {
-                    Ok(AttachmentRow {
-                        id: row.get(0)?,
-                        user_id: row.get(1)?,
-                        data: row.get(2)?,
-                    })
-                })
+                .query_row(params![attachment_id, user_id], attachment_row)
                 .optional()?)
         })
         .await
@@ -326,14 +321,8 @@ impl ReadPool {
         let attachment_id = attachment_id.to_owned();
         self.run(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT id, user_id, data FROM attachments WHERE id = ?1")?
-                .query_row(params![attachment_id], |row| {
-                    Ok(AttachmentRow {
-                        id: row.get(0)?,
-                        user_id: row.get(1)?,
-                        data: row.get(2)?,
-                    })
-                })
+                .prepare_cached("SELECT id, user_id, created_at, declared_size, data FROM attachments WHERE id = ?1")?
+                .query_row(params![attachment_id], attachment_row)
                 .optional()?)
         })
         .await
@@ -351,22 +340,55 @@ impl ReadPool {
         let (user_id, thread_id) = (user_id.to_owned(), thread_id.to_owned());
         self.run(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, user_id, data FROM attachments \
+                "SELECT id, user_id, created_at, declared_size, data FROM attachments \
                  WHERE user_id = ?1 AND json_extract(data, '$.thread_id') = ?2",
             )?;
             let rows = stmt
-                .query_map(params![user_id, thread_id], |row| {
-                    Ok(AttachmentRow {
-                        id: row.get(0)?,
-                        user_id: row.get(1)?,
-                        data: row.get(2)?,
-                    })
-                })?
+                .query_map(params![user_id, thread_id], attachment_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
         .await
     }
+
+    /// Attachments of every user never bound to a thread (no `thread_id`
+    /// in their JSON) and created before `created_before`, oldest first,
+    /// at most `limit`. Not scoped by user: this is the orphan sweep's
+    /// query, a maintenance task acting for no user; it hands each row's
+    /// `user_id` back to the scoped delete.
+    pub async fn orphan_attachments(
+        &self,
+        created_before: &str,
+        limit: usize,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
+        let created_before = created_before.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, user_id, created_at, declared_size, data FROM attachments \
+                 WHERE created_at < ?1 AND json_extract(data, '$.thread_id') IS NULL \
+                 ORDER BY created_at LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![created_before, limit], attachment_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+/// An attachment row from `SELECT id, user_id, created_at, declared_size, data`.
+fn attachment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttachmentRow> {
+    Ok(AttachmentRow {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        created_at: row.get(2)?,
+        declared_size: row
+            .get::<_, Option<i64>>(3)?
+            .and_then(|n| u64::try_from(n).ok()),
+        data: row.get(4)?,
+    })
 }
 
 /// `limit + 1`: one row more than the page, to learn `has_more`.

@@ -56,9 +56,21 @@ CREATE TABLE feedback (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: attachments get their creation time (for removing those
+/// never sent in a message) and the size declared by `attachments.create`
+/// (checked against the upload). Rows from before get the time of the
+/// migration, so an upgrade never makes them look old: they get the full
+/// orphan age from then on. Their declared size is unknown (`NULL`).
+const V2: &str = "
+ALTER TABLE attachments ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE attachments ADD COLUMN declared_size INTEGER;
+UPDATE attachments SET created_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z';
+CREATE INDEX attachments_by_created ON attachments (created_at);
+";
+
 /// The migration steps, oldest first. Append only: a released step is
 /// never edited.
-const STEPS: &[M<'static>] = &[M::up(V1)];
+const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2)];
 
 /// All migrations of the store.
 fn migrations() -> Migrations<'static> {
@@ -116,5 +128,33 @@ mod tests {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
         assert_eq!(version, STEPS.len() as i64);
+    }
+
+    #[test]
+    fn attachments_from_version_1_get_the_migration_time() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(&STEPS[..1])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO attachments (id, user_id, data) VALUES ('atc_old', 'u', '{}')",
+            [],
+        )
+        .unwrap();
+        let before = crate::time::Timestamp::now().to_string();
+        migrate(&mut conn).unwrap();
+        let after = crate::time::Timestamp::now().to_string();
+        let (created_at, size): (String, Option<i64>) = conn
+            .query_row(
+                "SELECT created_at, declared_size FROM attachments WHERE id = 'atc_old'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        // Same fixed-width form as every stored time; millisecond precision.
+        assert_eq!(created_at.len(), before.len(), "{created_at}");
+        assert!(created_at.ends_with("000Z"), "{created_at}");
+        assert!(before[..23] <= created_at[..23] && created_at[..23] <= after[..23]);
+        assert_eq!(size, None);
     }
 }

@@ -92,7 +92,7 @@ impl ThreadActor {
         let user = self.key.user.clone();
         let thread_id = self.key.thread.clone();
         // The message embeds its attachments as bound to this thread
-        // (§11.7), like the records upserted below.
+        // (§11.7), like the records bound below.
         for a in &mut message.attachments {
             a.thread_id = Some(thread_id.clone());
         }
@@ -109,9 +109,15 @@ impl ThreadActor {
         if !loaded.stored {
             ops.push(WriteOp::UpsertThread(rows::thread_row(&user, &loaded.meta)));
         }
-        for mut a in attachments {
-            a.thread_id = Some(thread_id.clone());
-            ops.push(WriteOp::UpsertAttachment(rows::attachment_row(&user, &a)));
+        // Only `thread_id` changes in the records: an upload finishing
+        // meanwhile keeps its mark, and a record deleted meanwhile stays
+        // deleted (the message keeps its copy).
+        for a in attachments {
+            ops.push(WriteOp::BindAttachment {
+                user_id: user.0.clone(),
+                attachment_id: a.id,
+                thread_id: thread_id.0.clone(),
+            });
         }
         ops.push(WriteOp::UpsertItem {
             user_id: user.0.clone(),

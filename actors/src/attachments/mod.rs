@@ -11,14 +11,22 @@
 //! [`AttachmentStore::open`] deletes at start-up. Whether an attachment's
 //! bytes were uploaded is simply whether its file exists.
 //!
+//! Records never bound to a thread by a stored user message (orphans)
+//! are removed with their bytes once older than
+//! [`AttachmentConfig::orphan_ttl`], by a periodic sweep the engine runs
+//! (`sweep.rs`), which also removes temporary files older than that.
+//!
 //! The store knows the public URLs of the upload and preview endpoints
 //! (served by the HTTP layer) to put them in the records it builds. Preview
 //! URLs carry the attachment id, an unguessable UUIDv7 (74 random bits):
 //! they work as capabilities, so an `<img>` tag (which cannot send the
 //! user header) can load them.
 
+mod sweep;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt};
 use indexmap::IndexMap;
@@ -26,6 +34,8 @@ use indexmap::IndexMap;
 use crate::error::EngineError;
 use crate::ids::{self, IdKind};
 use crate::protocol::{Attachment, AttachmentKind, AttachmentUploadDescriptor, UploadMethod};
+
+pub use sweep::{SweepReport, sweep_orphans};
 
 /// Default largest attachment: 20 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
@@ -41,6 +51,33 @@ pub const DEFAULT_UPLOAD_PATH: &str = "/chatkit/attachments/{id}/upload";
 
 /// Default path of the preview endpoint; `{id}` is the attachment id.
 pub const DEFAULT_PREVIEW_PATH: &str = "/chatkit/attachments/{id}/preview";
+
+/// Default age after which an attachment never sent in a message is
+/// removed: a day, long enough for a draft left open over lunch or a
+/// night, short enough that abandoned uploads do not pile up.
+pub const DEFAULT_ORPHAN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Longest pause between two orphan sweeps when the interval is derived
+/// from the age (a quarter of it): an hour, so an orphan outlives its age
+/// by at most that much.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Shortest derived pause between two sweeps: a second, so a tiny age
+/// never turns the sweep into a busy loop.
+const MIN_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How image attachments reach the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImageInput {
+    /// The bytes, inline as a `data:` URL (works with any provider, even
+    /// one that cannot reach this server; costs request size).
+    #[default]
+    DataUrl,
+    /// The image's preview URL under
+    /// [`AttachmentConfig::public_base_url`], which the provider fetches
+    /// itself. The base URL must be reachable from the provider.
+    Url,
+}
 
 /// Bytes gathered before each write to the temporary file.
 const WRITE_CHUNK: usize = 256 * 1024;
@@ -63,6 +100,16 @@ pub struct AttachmentConfig {
     pub upload_path: String,
     /// Path of the preview endpoint, with `{id}` for the attachment id.
     pub preview_path: String,
+    /// Age after which an attachment never bound to a thread by a stored
+    /// user message is removed (record and bytes), and after which a
+    /// temporary upload file counts as left behind. `None` (or zero)
+    /// keeps them forever. Default [`DEFAULT_ORPHAN_TTL`].
+    pub orphan_ttl: Option<Duration>,
+    /// Pause between two orphan sweeps; `None`: a quarter of the age,
+    /// between a second and an hour.
+    pub orphan_sweep_interval: Option<Duration>,
+    /// How images reach the model. Default [`ImageInput::DataUrl`].
+    pub image_input: ImageInput,
 }
 
 impl AttachmentConfig {
@@ -78,7 +125,43 @@ impl AttachmentConfig {
             public_base_url: DEFAULT_PUBLIC_BASE_URL.to_owned(),
             upload_path: DEFAULT_UPLOAD_PATH.to_owned(),
             preview_path: DEFAULT_PREVIEW_PATH.to_owned(),
+            orphan_ttl: Some(DEFAULT_ORPHAN_TTL),
+            orphan_sweep_interval: None,
+            image_input: ImageInput::default(),
         }
+    }
+
+    /// The orphan age, unless the sweep is off.
+    pub fn orphan_ttl(&self) -> Option<Duration> {
+        self.orphan_ttl.filter(|ttl| !ttl.is_zero())
+    }
+
+    /// The pause between two sweeps, unless the sweep is off.
+    pub fn orphan_sweep_interval(&self) -> Option<Duration> {
+        let ttl = self.orphan_ttl()?;
+        Some(match self.orphan_sweep_interval {
+            Some(every) if !every.is_zero() => every,
+            _ => (ttl / 4).clamp(MIN_SWEEP_INTERVAL, MAX_SWEEP_INTERVAL),
+        })
+    }
+
+    /// Checks what cannot work: [`ImageInput::Url`] needs an absolute
+    /// `http(s)` public base URL (the provider fetches images from it).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.image_input == ImageInput::Url {
+            let base = self.public_base_url.trim();
+            let host = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_empty() || host.starts_with('/') {
+                return Err(format!(
+                    "images sent to the model by URL need an absolute http(s) public base URL \
+                     the provider can reach, not {base:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Defaults with bytes in `attachments/` beside the database file.
@@ -106,7 +189,7 @@ impl AttachmentStore {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(".part") {
+            if is_temp_name(&name) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -159,6 +242,12 @@ impl AttachmentStore {
         )
     }
 
+    /// The public preview URL of `id` (a capability URL: see the module
+    /// doc), under the configured public base URL.
+    pub fn preview_url(&self, id: &str) -> String {
+        self.url(&self.config.preview_path, id)
+    }
+
     /// A new record (fresh id): `image` with a preview URL for `image/*`,
     /// else `file`; the upload descriptor points at the upload endpoint
     /// (`POST` multipart with a `file` field; `PUT` with the raw body works
@@ -167,7 +256,7 @@ impl AttachmentStore {
         let id = ids::generate(IdKind::Attachment);
         let kind = if is_image(&mime_type) {
             AttachmentKind::Image {
-                preview_url: self.url(&self.config.preview_path, &id),
+                preview_url: self.preview_url(&id),
             }
         } else {
             AttachmentKind::File
@@ -199,10 +288,17 @@ impl AttachmentStore {
     }
 
     /// Writes the bytes of `id` from a stream of chunks, at most
-    /// `max_bytes` (413 beyond, with nothing kept). The bytes become visible
-    /// all at once, when complete; an error of the stream, or dropping the
-    /// returned future, leaves no file. Returns the size.
-    pub async fn write_stream<S, B, E>(&self, id: &str, stream: S) -> Result<u64, EngineError>
+    /// `max_bytes` (413 beyond, with nothing kept) and, when `expected` is
+    /// given, exactly that many (400 otherwise, with nothing kept). The
+    /// bytes become visible all at once, when complete; an error of the
+    /// stream, or dropping the returned future, leaves no file. Returns the
+    /// size.
+    pub async fn write_stream<S, B, E>(
+        &self,
+        id: &str,
+        stream: S,
+        expected: Option<u64>,
+    ) -> Result<u64, EngineError>
     where
         S: Stream<Item = Result<B, E>>,
         B: AsRef<[u8]>,
@@ -237,7 +333,13 @@ impl AttachmentStore {
                 if total > self.config.max_bytes {
                     return Err(self.too_large());
                 }
+                if let Some(expected) = expected.filter(|e| total > *e) {
+                    return Err(size_mismatch(expected, None));
+                }
                 buf.extend_from_slice(chunk);
+            }
+            if done && let Some(expected) = expected.filter(|e| total < *e) {
+                return Err(size_mismatch(expected, Some(total)));
             }
             if buf.len() >= WRITE_CHUNK || (done && !buf.is_empty()) {
                 let mut f = file.take().expect("file is put back after each write");
@@ -277,11 +379,77 @@ impl AttachmentStore {
     }
 
     /// Writes the bytes of `id` from memory (same rules as
-    /// [`write_stream`](Self::write_stream)).
+    /// [`write_stream`](Self::write_stream), no expected size).
     pub async fn write_bytes(&self, id: &str, bytes: Vec<u8>) -> Result<u64, EngineError> {
         let once =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
-        self.write_stream(id, once).await
+        self.write_stream(id, once, None).await
+    }
+
+    /// Deletes the bytes of each of `ids` in one blocking task (none
+    /// uploaded: no error). Returns the ids whose file could not be
+    /// removed, with the reason; `Err` if the task itself failed.
+    pub async fn delete_many(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, std::io::Error)>, EngineError> {
+        let paths: Vec<(String, Option<PathBuf>)> = ids
+            .into_iter()
+            .map(|id| {
+                let path = self.path(&id);
+                (id, path)
+            })
+            .collect();
+        blocking(move || {
+            Ok(paths
+                .into_iter()
+                .filter_map(|(id, path)| match std::fs::remove_file(path?) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some((id, e)),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+        .map_err(io_error)
+    }
+
+    /// Whether bytes of `id` were uploaded (and not deleted).
+    pub async fn exists(&self, id: &str) -> bool {
+        let Some(path) = self.path(id) else {
+            return false;
+        };
+        blocking(move || Ok(path.is_file())).await.unwrap_or(false)
+    }
+
+    /// Removes the temporary upload files last written more than `age`
+    /// ago: what a crash mid-upload leaves behind. Returns how many.
+    pub async fn remove_stale_temp_files(&self, age: Duration) -> Result<usize, EngineError> {
+        let dir = self.config.dir.clone();
+        blocking(move || {
+            let mut removed = 0;
+            let now = SystemTime::now();
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if !is_temp_name(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                // Unknown times (an odd file system) count as old.
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                let old = modified
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_none_or(|elapsed| elapsed > age);
+                if old {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(io_error)
     }
 
     /// The bytes of `id`, or `None` when none were uploaded.
@@ -310,6 +478,27 @@ impl AttachmentStore {
         .await
         .map_err(io_error)
     }
+}
+
+/// Whether a file name in the directory is an upload's temporary file.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".part")
+}
+
+/// The 400 of an upload whose size is not the declared one: `got` is the
+/// whole size when it is short, `None` when it ran past `expected`.
+fn size_mismatch(expected: u64, got: Option<u64>) -> EngineError {
+    let message = match got {
+        Some(got) => format!(
+            "the upload has {got} bytes, not the {expected} declared in attachments.create; \
+             nothing was kept"
+        ),
+        None => format!(
+            "the upload is larger than the {expected} bytes declared in attachments.create; \
+             nothing was kept"
+        ),
+    };
+    EngineError::bad_request("invalid_body", message)
 }
 
 fn f_write(f: &mut std::fs::File, data: &[u8]) -> std::io::Result<()> {
@@ -447,6 +636,47 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_interval_follows_the_age_unless_set() {
+        let mut config = AttachmentConfig::new("d");
+        assert_eq!(config.orphan_ttl(), Some(DEFAULT_ORPHAN_TTL));
+        assert_eq!(config.orphan_sweep_interval(), Some(MAX_SWEEP_INTERVAL));
+        config.orphan_ttl = Some(Duration::from_secs(40));
+        assert_eq!(
+            config.orphan_sweep_interval(),
+            Some(Duration::from_secs(10))
+        );
+        config.orphan_ttl = Some(Duration::from_millis(100));
+        assert_eq!(config.orphan_sweep_interval(), Some(MIN_SWEEP_INTERVAL));
+        config.orphan_sweep_interval = Some(Duration::from_millis(50));
+        assert_eq!(
+            config.orphan_sweep_interval(),
+            Some(Duration::from_millis(50))
+        );
+        for off in [None, Some(Duration::ZERO)] {
+            config.orphan_ttl = off;
+            assert_eq!(config.orphan_ttl(), None);
+            assert_eq!(config.orphan_sweep_interval(), None);
+        }
+    }
+
+    #[test]
+    fn images_by_url_need_an_absolute_base_url() {
+        let mut config = AttachmentConfig::new("d");
+        config.public_base_url = String::new();
+        assert!(config.validate().is_ok(), "data URLs need no base URL");
+        config.image_input = ImageInput::Url;
+        for bad in ["", "/api", "chat.example.com", "https://", "ftp://x"] {
+            config.public_base_url = bad.into();
+            let err = config.validate().unwrap_err();
+            assert!(err.contains("public base URL"), "{bad}: {err}");
+        }
+        for good in ["https://chat.example.com/api", "http://10.0.0.5:8000"] {
+            config.public_base_url = good.into();
+            assert!(config.validate().is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn beside_the_database() {
         assert_eq!(
             AttachmentConfig::beside(Path::new("/data/chat.sqlite3")).dir,
@@ -478,8 +708,24 @@ mod tests {
             assert_eq!(err.status(), 413);
             let chunks =
                 futures_util::stream::iter(vec![Ok(b"abc".to_vec()), Err("connection reset")]);
-            let err = store.write_stream("atc_3", chunks).await.unwrap_err();
+            let err = store.write_stream("atc_3", chunks, None).await.unwrap_err();
             assert_eq!(err.status(), 400);
+            // Not the declared size, short or long: 400, nothing kept.
+            for (declared, sent) in [(6, 5), (4, 5)] {
+                let chunks = futures_util::stream::iter(vec![
+                    Ok::<_, std::convert::Infallible>(b"abc".to_vec()),
+                    Ok(b"de".to_vec()),
+                ]);
+                let err = store
+                    .write_stream("atc_4", chunks, Some(declared))
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.status(), 400, "{declared} declared, {sent} sent");
+                assert!(err.to_string().contains("declared"), "{err}");
+            }
+            let once = futures_util::stream::iter(vec![Ok::<_, std::convert::Infallible>(b"ok")]);
+            assert_eq!(store.write_stream("atc_5", once, Some(2)).await.unwrap(), 2);
+            store.delete("atc_5").await.unwrap();
             let names: Vec<_> = std::fs::read_dir(dir.path())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
