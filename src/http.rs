@@ -19,6 +19,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
+use crate::prometheus::RequestMetrics;
 use crate::settings::Settings;
 use crate::sse::SseBody;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The server settings.
     pub settings: Settings,
+    /// Request counts and durations.
+    pub request_metrics: RequestMetrics,
 }
 
 /// A request failed before its answer started.
@@ -85,7 +88,8 @@ impl ResponseError for ApiError {
     }
 }
 
-/// `POST /chatkit`: one ChatKit request.
+/// `POST /chatkit`: one ChatKit request, counted in
+/// `chatkit_requests_total` and timed to its response head.
 ///
 /// Errors are logged once, by the request span's logger
 /// (tracing-actix-web records the error and its status on the span).
@@ -94,13 +98,24 @@ pub async fn chatkit(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    handle(&req, payload, &state).await
+    let started = std::time::Instant::now();
+    let mut request_type = "unknown";
+    let result = handle(&req, payload, &state, &mut request_type).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(e) => e.status_code(),
+    };
+    state
+        .request_metrics
+        .record(request_type, status.as_u16(), started);
+    result
 }
 
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    request_type: &mut &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
     let user = user_of(req, settings)?;
@@ -108,7 +123,8 @@ async fn handle(
     span.record("user_id", user.as_str());
     let body = read_body(req, payload, settings.body_limit).await?;
     let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
-    span.record("request_type", request.request.type_name());
+    *request_type = request.request.type_name();
+    span.record("request_type", *request_type);
     let mut ctx = RequestContext::new(user);
     for name in &settings.context_headers {
         if let Some(value) = req

@@ -8,6 +8,7 @@
 
 pub mod fake_model;
 pub mod http;
+pub mod prometheus;
 pub mod settings;
 pub mod sse;
 pub mod telemetry;
@@ -29,10 +30,19 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
     let shutdown_timeout = settings.shutdown_timeout.as_secs();
     let handle_signals = settings.handle_signals;
     let workers = settings.workers;
-    let state = web::Data::new(http::AppState { engine, settings });
+    let metrics = settings
+        .metrics_path
+        .clone()
+        .and_then(|path| Some((path, web::Data::new(prometheus::install()?))));
+    let state = web::Data::new(http::AppState {
+        engine,
+        settings,
+        request_metrics: prometheus::RequestMetrics::default(),
+    });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
         let attachments = state.engine.attachments().config();
+        let metrics = metrics.clone();
         App::new()
             .wrap(TracingLogger::<http::ChatKitRootSpan>::new())
             .app_data(state.clone())
@@ -47,6 +57,12 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
                     .route(web::get().to(uploads::preview)),
             )
             .route("/healthz", web::get().to(http::healthz))
+            .configure(move |cfg| {
+                if let Some((path, handle)) = metrics {
+                    cfg.app_data(handle)
+                        .route(&path, web::get().to(prometheus::scrape));
+                }
+            })
     })
     .on_connect(disable_nagle)
     .listen(listener)?

@@ -152,6 +152,12 @@ struct Cli {
     /// address.
     #[arg(long, env = "CHATKIT_PUBLIC_BASE_URL")]
     public_base_url: Option<String>,
+    /// Path of the Prometheus metrics endpoint (`GET`).
+    #[arg(long, env = "CHATKIT_METRICS_PATH", default_value = chatkit_server::settings::DEFAULT_METRICS_PATH)]
+    metrics_path: String,
+    /// Do not record or serve metrics.
+    #[arg(long, env = "CHATKIT_NO_METRICS")]
+    no_metrics: bool,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -254,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         body_limit: cli.body_limit,
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout_secs),
         context_headers: cli.context_headers.clone(),
+        metrics_path: (!cli.no_metrics).then(|| cli.metrics_path.clone()),
         ..Settings::default()
     };
 

@@ -7,6 +7,10 @@ use std::time::Duration;
 /// base64 audio of a dictation clip.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Where the metrics are served unless told otherwise (Prometheus' default
+/// scrape path).
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
 /// A stream idle this long gets an SSE comment, so proxies and browsers do
 /// not time the connection out. Longer than any ordinary pause between
 /// deltas, so an ordinary answer keeps the reference's framing exactly.
@@ -36,6 +40,10 @@ pub struct Settings {
     /// `RequestContext::data` (lower-cased names), e.g. the locale
     /// ChatKit.js sends as `Accept-Language`.
     pub context_headers: Vec<String>,
+    /// Where `GET` serves the metrics in the Prometheus text format
+    /// (installing the Prometheus recorder); `None`: not served, and no
+    /// recorder is installed.
+    pub metrics_path: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +58,7 @@ impl Default for Settings {
             handle_signals: true,
             workers: None,
             context_headers: vec!["accept-language".to_owned()],
+            metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
         }
     }
 }

@@ -259,12 +259,19 @@ pub struct EventStream {
 
 impl EventStream {
     pub(crate) fn new(rx: mpsc::Receiver<crate::protocol::ThreadStreamEvent>) -> Self {
+        crate::telemetry::stream_opened();
         Self { rx }
     }
 
     /// The next event, or `None` when the turn has ended.
     pub async fn next_event(&mut self) -> Option<crate::protocol::ThreadStreamEvent> {
         self.rx.recv().await
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        crate::telemetry::stream_closed();
     }
 }
 

@@ -11,6 +11,7 @@ mod conformance;
 mod examples;
 mod fake_model;
 mod helpers;
+mod metrics;
 mod models;
 mod pagination;
 mod persistence;

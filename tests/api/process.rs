@@ -18,9 +18,9 @@ const CANCEL_NOTE: &str = "The user cancelled the stream. Stop responding to the
 
 /// A running `chatkit-server` child process, killed (SIGKILL) and reaped
 /// on drop so that a failing test never leaks a process.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
     log_path: PathBuf,
     client: reqwest::Client,
 }
@@ -46,6 +46,20 @@ impl ServerProcess {
     /// answers. Retries with another port if the chosen one was taken in
     /// the meantime.
     async fn start(db: &Path, echo_delay_ms: u64, shutdown_timeout_secs: u64) -> Self {
+        Self::start_with(
+            db,
+            &[
+                "--echo-delay-ms",
+                &echo_delay_ms.to_string(),
+                "--shutdown-timeout-secs",
+                &shutdown_timeout_secs.to_string(),
+            ],
+        )
+        .await
+    }
+
+    /// Like [`start`](Self::start), with these extra command-line arguments.
+    pub(crate) async fn start_with(db: &Path, args: &[&str]) -> Self {
         for _ in 0..3 {
             let port = free_port();
             let log_path = db.with_extension(format!("{port}.log"));
@@ -56,11 +70,8 @@ impl ServerProcess {
                     &format!("127.0.0.1:{port}"),
                     "--db",
                     db.to_str().expect("utf-8 temp path"),
-                    "--echo-delay-ms",
-                    &echo_delay_ms.to_string(),
-                    "--shutdown-timeout-secs",
-                    &shutdown_timeout_secs.to_string(),
                 ])
+                .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -86,7 +97,7 @@ impl ServerProcess {
     }
 
     /// The child's log so far, for failure messages.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
@@ -145,7 +156,7 @@ impl ServerProcess {
     }
 
     /// Starts a streaming request as `alice`.
-    async fn open_stream(&self, body: &Value) -> EventReader {
+    pub(crate) async fn open_stream(&self, body: &Value) -> EventReader {
         let resp = self
             .client
             .post(format!("{}/chatkit", self.url))
@@ -164,7 +175,7 @@ impl ServerProcess {
     }
 
     /// A JSON request as `alice`.
-    async fn post(&self, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, body: &Value) -> (u16, Value) {
         let resp = self
             .client
             .post(format!("{}/chatkit", self.url))
@@ -189,7 +200,7 @@ type ByteStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>>>;
 
 /// Reads an SSE body incrementally.
-struct EventReader {
+pub(crate) struct EventReader {
     stream: ByteStream,
     text: String,
     events: Vec<Value>,
@@ -199,7 +210,7 @@ struct EventReader {
 impl EventReader {
     /// Reads until `pred` holds for some event received so far, or panics
     /// after `limit`.
-    async fn until(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) {
+    pub(crate) async fn until(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + limit;
         while !self.events.iter().any(&pred) {
             assert!(!self.ended, "stream ended early: {:#?}", self.events);
@@ -212,7 +223,7 @@ impl EventReader {
     }
 
     /// Reads to the end of the body (clean or not), at most `limit`.
-    async fn read_to_end(&mut self, limit: Duration) {
+    pub(crate) async fn read_to_end(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while !self.ended {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -238,7 +249,7 @@ impl EventReader {
     }
 }
 
-fn is_text_delta(e: &Value) -> bool {
+pub(crate) fn is_text_delta(e: &Value) -> bool {
     e["update"]["type"] == "assistant_message.content_part.text_delta"
 }
 
