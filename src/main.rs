@@ -158,6 +158,10 @@ struct Cli {
     /// Do not record or serve metrics.
     #[arg(long, env = "CHATKIT_NO_METRICS")]
     no_metrics: bool,
+    /// Threads the conversation actors are spread over (0: one shared
+    /// thread).
+    #[arg(long, env = "CHATKIT_ENGINE_THREADS", default_value_t = 0)]
+    engine_threads: usize,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -253,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_owned);
     engine_config.max_audio_bytes = cli.max_audio_bytes;
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
+    engine_config.engine_threads = cli.engine_threads;
     let settings = Settings {
         chatkit_path: cli.path.clone(),
         user_header: cli.user_header.clone(),

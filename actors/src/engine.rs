@@ -132,6 +132,10 @@ pub struct EngineConfig {
     /// Attachment bytes, limits and upload/preview URLs; default: an
     /// `attachments` directory beside the database file.
     pub attachments: AttachmentConfig,
+    /// Threads (actix arbiters) the thread and agent actors are spread
+    /// over, each thread's actors staying on one; 0: all of them on the
+    /// arbiter that called [`Engine::start`].
+    pub engine_threads: usize,
 }
 
 impl EngineConfig {
@@ -154,6 +158,7 @@ impl EngineConfig {
                 crate::model::transcribe::DEFAULT_TRANSCRIPTION_MODEL.to_owned(),
             ),
             max_audio_bytes: DEFAULT_MAX_AUDIO_BYTES,
+            engine_threads: 0,
         }
     }
 }
@@ -317,6 +322,8 @@ pub struct Engine {
 
 struct Inner {
     registry: Addr<Registry>,
+    /// Where thread actors run; stopped when the last engine clone goes.
+    _arbiters: ArbiterPool,
     responder: Arc<dyn Responder>,
     store: Store,
     model: ModelConfig,
@@ -324,6 +331,28 @@ struct Inner {
     /// Provider transcription for `input.transcribe`, when configured.
     transcriber: Option<Transcriber>,
     max_audio_bytes: usize,
+}
+
+/// The engine's own arbiters (see [`EngineConfig::engine_threads`]),
+/// stopped on drop.
+struct ArbiterPool(Vec<actix::Arbiter>);
+
+impl ArbiterPool {
+    fn new(threads: usize) -> Self {
+        Self((0..threads).map(|_| actix::Arbiter::new()).collect())
+    }
+
+    fn handles(&self) -> Vec<actix::dev::ArbiterHandle> {
+        self.0.iter().map(|a| a.handle()).collect()
+    }
+}
+
+impl Drop for ArbiterPool {
+    fn drop(&mut self) {
+        for arbiter in &self.0 {
+            arbiter.stop();
+        }
+    }
 }
 
 impl Engine {
@@ -373,10 +402,12 @@ impl Engine {
             event_buffer: config.event_buffer.max(16),
             allow_cancel: config.allow_cancel,
         });
-        let registry = Registry::new(deps).start();
+        let arbiters = ArbiterPool::new(config.engine_threads);
+        let registry = Registry::new(deps, arbiters.handles()).start();
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
+                _arbiters: arbiters,
                 responder: config.responder.clone(),
                 store,
                 model: config.model,
