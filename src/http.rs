@@ -20,6 +20,7 @@ use tracing::field::Empty;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use crate::limits::{LimitError, Limiter};
+use crate::prometheus::RequestMetrics;
 use crate::settings::Settings;
 use crate::sse::SseBody;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The state of `settings.limits`.
     pub limiter: Limiter,
+    /// Request counts and durations.
+    pub request_metrics: RequestMetrics,
 }
 
 /// A request failed before its answer started.
@@ -92,7 +95,8 @@ impl ResponseError for ApiError {
     }
 }
 
-/// `POST /chatkit`: one ChatKit request.
+/// `POST /chatkit`: one ChatKit request, counted in
+/// `chatkit_requests_total` and timed to its response head.
 ///
 /// Errors are logged once, by the request span's logger
 /// (tracing-actix-web records the error and its status on the span).
@@ -101,20 +105,32 @@ pub async fn chatkit(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    handle(&req, payload, &state).await
+    let started = std::time::Instant::now();
+    let mut request_type = "unknown";
+    let result = handle(&req, payload, &state, &mut request_type).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(e) => e.status_code(),
+    };
+    state
+        .request_metrics
+        .record(request_type, status.as_u16(), started);
+    result
 }
 
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    request_type: &mut &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
     let identity = crate::guard::identity(req);
     let owner = identity.owner();
     let body = read_body(req, payload, settings.body_limit).await?;
     let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
-    tracing::Span::current().record("request_type", request.request.type_name());
+    *request_type = request.request.type_name();
+    tracing::Span::current().record("request_type", *request_type);
     state.limiter.check_request(&request.request)?;
     // Taken before the engine starts the turn, so a refused request
     // writes nothing; held by the response body until the stream ends.

@@ -12,6 +12,7 @@ pub mod fake_model;
 pub mod guard;
 pub mod http;
 pub mod limits;
+pub mod prometheus;
 pub mod settings;
 pub mod sse;
 pub mod telemetry;
@@ -43,14 +44,21 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         .then(|| web::Data::new(ui::Ui::new(&settings, engine.attachments().config())));
     let send_timeout = settings.send_timeout;
     let limiter = limits::Limiter::new(settings.limits.clone());
+    let metrics = settings
+        .metrics_path
+        .clone()
+        .and_then(|path| Some((path, web::Data::new(prometheus::install()?))));
     let state = web::Data::new(http::AppState {
         engine,
         settings,
         limiter,
+        request_metrics: prometheus::RequestMetrics::default(),
     });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();
         let attachments = state.engine.attachments().config();
+        let metrics = metrics.clone();
+        let ui = ui.clone();
         App::new()
             // Outermost: preflights are answered, and every answer
             // (refusals included) gets its CORS headers.
@@ -76,9 +84,13 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
                     .route(web::get().to(uploads::preview)),
             )
             .route("/healthz", web::get().to(http::healthz))
-            .configure(|cfg| {
-                if let Some(ui) = &ui {
-                    ui::Ui::configure(cfg, ui.clone());
+            .configure(move |cfg| {
+                if let Some(ui) = ui {
+                    ui::Ui::configure(cfg, ui);
+                }
+                if let Some((path, handle)) = metrics {
+                    cfg.app_data(handle)
+                        .route(&path, web::get().to(prometheus::scrape));
                 }
             })
     })

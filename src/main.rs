@@ -187,6 +187,16 @@ struct Cli {
         default_value = "data-url"
     )]
     attachment_image_input: ImageInputKind,
+    /// Path of the Prometheus metrics endpoint (`GET`).
+    #[arg(long, env = "CHATKIT_METRICS_PATH", default_value = chatkit_server::settings::DEFAULT_METRICS_PATH)]
+    metrics_path: String,
+    /// Do not record or serve metrics.
+    #[arg(long, env = "CHATKIT_NO_METRICS")]
+    no_metrics: bool,
+    /// Threads the conversation actors are spread over (0: one shared
+    /// thread).
+    #[arg(long, env = "CHATKIT_ENGINE_THREADS", default_value_t = 0)]
+    engine_threads: usize,
     /// Log format.
     #[arg(long, env = "CHATKIT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -494,6 +504,7 @@ async fn main() -> anyhow::Result<()> {
     engine_config.thread_idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
     engine_config.max_cached_threads = cli.max_cached_threads.max(1);
     let auth = cli.auth()?;
+    engine_config.engine_threads = cli.engine_threads;
     let settings = Settings {
         chatkit_path: cli.path.clone(),
         auth: auth.clone(),
@@ -508,6 +519,7 @@ async fn main() -> anyhow::Result<()> {
             .then(|| Duration::from_secs(cli.send_timeout_secs)),
         context_headers: cli.context_headers.clone(),
         ui_path: (!cli.no_ui).then(|| cli.ui_path.clone()),
+        metrics_path: (!cli.no_metrics).then(|| cli.metrics_path.clone()),
         ..Settings::default()
     };
 

@@ -10,6 +10,10 @@ use crate::limits::Limits;
 /// base64 audio of a dictation clip.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Where the metrics are served unless told otherwise (Prometheus' default
+/// scrape path).
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
 /// A stream idle this long gets an SSE comment, so proxies and browsers do
 /// not time the connection out. Longer than any ordinary pause between
 /// deltas, so an ordinary answer keeps the reference's framing exactly.
@@ -64,6 +68,10 @@ pub struct Settings {
     /// Where the built-in chat page is served (`/` by default); `None`
     /// turns it off. Its scripts and styles live under `{ui_path}/assets/`.
     pub ui_path: Option<String>,
+    /// Where `GET` serves the metrics in the Prometheus text format
+    /// (installing the Prometheus recorder); `None`: not served, and no
+    /// recorder is installed.
+    pub metrics_path: Option<String>,
 }
 
 impl Default for Settings {
@@ -84,6 +92,7 @@ impl Default for Settings {
             workers: None,
             context_headers: vec!["accept-language".to_owned()],
             ui_path: Some("/".to_owned()),
+            metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
         }
     }
 }

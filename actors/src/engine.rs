@@ -142,6 +142,10 @@ pub struct EngineConfig {
     /// Attachment bytes, limits and upload/preview URLs; default: an
     /// `attachments` directory beside the database file.
     pub attachments: AttachmentConfig,
+    /// Threads (actix arbiters) the thread and agent actors are spread
+    /// over, each thread's actors staying on one; 0: all of them on the
+    /// arbiter that called [`Engine::start`].
+    pub engine_threads: usize,
 }
 
 impl EngineConfig {
@@ -165,6 +169,7 @@ impl EngineConfig {
                 crate::model::transcribe::DEFAULT_TRANSCRIPTION_MODEL.to_owned(),
             ),
             max_audio_bytes: DEFAULT_MAX_AUDIO_BYTES,
+            engine_threads: 0,
         }
     }
 }
@@ -270,12 +275,19 @@ pub struct EventStream {
 
 impl EventStream {
     pub(crate) fn new(rx: mpsc::Receiver<crate::protocol::ThreadStreamEvent>) -> Self {
+        crate::telemetry::stream_opened();
         Self { rx }
     }
 
     /// The next event, or `None` when the turn has ended.
     pub async fn next_event(&mut self) -> Option<crate::protocol::ThreadStreamEvent> {
         self.rx.recv().await
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        crate::telemetry::stream_closed();
     }
 }
 
@@ -321,6 +333,8 @@ pub struct Engine {
 
 struct Inner {
     registry: Addr<Registry>,
+    /// Where thread actors run; stopped when the last engine clone goes.
+    _arbiters: ArbiterPool,
     responder: Arc<dyn Responder>,
     store: Store,
     model: ModelConfig,
@@ -330,6 +344,28 @@ struct Inner {
     max_audio_bytes: usize,
     /// The periodic orphan-attachment sweep, stopped on shutdown.
     sweeper: std::sync::Mutex<Option<actix_rt::task::JoinHandle<()>>>,
+}
+
+/// The engine's own arbiters (see [`EngineConfig::engine_threads`]),
+/// stopped on drop.
+struct ArbiterPool(Vec<actix::Arbiter>);
+
+impl ArbiterPool {
+    fn new(threads: usize) -> Self {
+        Self((0..threads).map(|_| actix::Arbiter::new()).collect())
+    }
+
+    fn handles(&self) -> Vec<actix::dev::ArbiterHandle> {
+        self.0.iter().map(|a| a.handle()).collect()
+    }
+}
+
+impl Drop for ArbiterPool {
+    fn drop(&mut self) {
+        for arbiter in &self.0 {
+            arbiter.stop();
+        }
+    }
 }
 
 impl Engine {
@@ -383,11 +419,14 @@ impl Engine {
             event_buffer: config.event_buffer.max(16),
             allow_cancel: config.allow_cancel,
         });
-        let registry = Registry::new(deps, config.max_cached_threads.max(1)).start();
+        let arbiters = ArbiterPool::new(config.engine_threads);
+        let registry =
+            Registry::new(deps, config.max_cached_threads.max(1), arbiters.handles()).start();
         let sweeper = spawn_orphan_sweep(&store, &attachments);
         Ok(Engine {
             inner: Arc::new(Inner {
                 registry,
+                _arbiters: arbiters,
                 responder: config.responder.clone(),
                 store,
                 model: config.model,

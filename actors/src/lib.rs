@@ -27,6 +27,7 @@ pub mod registry;
 pub mod responder;
 pub mod rows;
 pub mod store;
+pub mod telemetry;
 pub mod thread;
 pub mod time;
 pub mod tools;

@@ -31,6 +31,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use actix::dev::ArbiterHandle;
 use actix::prelude::*;
 use futures_util::future::join_all;
 
@@ -84,18 +85,29 @@ pub struct Registry {
     max_threads: usize,
     /// Counts routed commands; orders entries by last use.
     clock: u64,
+    /// Where new thread actors start, in turn; empty: on the registry's
+    /// own arbiter.
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
 }
 
 impl Registry {
     /// A registry whose thread actors use `deps`, keeping about
-    /// `max_threads` of them.
-    pub(crate) fn new(deps: Arc<ThreadDeps>, max_threads: usize) -> Self {
+    /// `max_threads` of them, and run on `arbiters` (round robin; empty:
+    /// on the registry's arbiter).
+    pub(crate) fn new(
+        deps: Arc<ThreadDeps>,
+        max_threads: usize,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Self {
         Self {
             threads: HashMap::new(),
             deps,
             shutting_down: false,
             max_threads,
             clock: 0,
+            arbiters,
+            next_arbiter: 0,
         }
     }
 
@@ -121,6 +133,25 @@ impl Registry {
             tracing::debug!(thread_id = %key.thread, "retiring the least recently used thread actor");
             entry.addr.do_send(Retire);
         }
+    }
+
+    /// Starts a thread actor, on the next arbiter of the pool. Its agents
+    /// and background tasks start from it, so they share its arbiter.
+    fn start_thread(
+        &mut self,
+        key: ThreadKey,
+        initial: Initial,
+        registry: Addr<Registry>,
+    ) -> Addr<ThreadActor> {
+        let deps = self.deps.clone();
+        if self.arbiters.is_empty() {
+            return ThreadActor::new(key, deps, registry, initial).start();
+        }
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        ThreadActor::start_in_arbiter(arbiter, move |_| {
+            ThreadActor::new(key, deps, registry, initial)
+        })
     }
 }
 
@@ -160,16 +191,19 @@ impl Handler<Route> for Registry {
             tracing::warn!(thread_id = %msg.key.thread, "thread actor died; starting a new one");
             self.threads.remove(&msg.key);
         }
-        let deps = &self.deps;
-        let entry = self
-            .threads
-            .entry(msg.key.clone())
-            .or_insert_with(|| Entry {
-                addr: ThreadActor::new(msg.key, deps.clone(), ctx.address(), msg.initial).start(),
-                routed: 0,
-                quiet_at: None,
-                last_used: 0,
-            });
+        if !self.threads.contains_key(&msg.key) {
+            let addr = self.start_thread(msg.key.clone(), msg.initial, ctx.address());
+            self.threads.insert(
+                msg.key.clone(),
+                Entry {
+                    addr,
+                    routed: 0,
+                    quiet_at: None,
+                    last_used: 0,
+                },
+            );
+        }
+        let entry = self.threads.get_mut(&msg.key).expect("just inserted");
         self.clock += 1;
         entry.routed += 1;
         entry.last_used = self.clock;

@@ -268,3 +268,46 @@ async fn attachments_through_the_engine_alone() {
     );
     engine.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn thread_actors_spread_over_engine_threads_answer_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
+    config.model = ModelConfig::echo(Duration::from_millis(5));
+    config.engine_threads = 3;
+    let engine = Engine::start(config).expect("engine starts");
+    // Eight conversations at once: each lands on one of the three
+    // arbiters, and every answer completes in order.
+    let answers =
+        futures_util::future::join_all((0..8).map(|i| {
+            let engine = engine.clone();
+            async move {
+                collect(stream(&engine, &format!("u{i}"), create(&format!("Hi {i}"))).await).await
+            }
+        }))
+        .await;
+    for (i, events) in answers.iter().enumerate() {
+        let done = events.iter().rev().find_map(|e| match e {
+            ThreadStreamEvent::ThreadItemDone { item } => Some(item.clone()),
+            _ => None,
+        });
+        let text = serde_json::to_string(&done.expect("an answer")).unwrap();
+        assert!(text.contains(&format!("Hi {i}")), "{text}");
+    }
+    // A stream dropped mid-answer cancels its turn on its own arbiter, and
+    // that thread's actor takes the next message.
+    let mut s = stream(&engine, "u0", create("Cancel me")).await;
+    let Some(ThreadStreamEvent::ThreadCreated { thread }) = s.next_event().await else {
+        panic!("thread.created first")
+    };
+    drop(s);
+    let next = json!({"type": "threads.add_user_message", "params": {"thread_id": thread.id, "input": {"content": [{"type": "input_text", "text": "After"}], "attachments": [], "inference_options": {}}}});
+    let events = collect(stream(&engine, "u0", next).await).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ThreadStreamEvent::ThreadItemDone { item } if serde_json::to_string(item).unwrap().contains("After"))),
+        "{events:?}"
+    );
+    engine.shutdown().await;
+}

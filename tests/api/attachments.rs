@@ -34,21 +34,6 @@ async fn create_attachment(app: &TestApp, user: &str, name: &str, size: u64, mim
     .await
 }
 
-async fn reply_of(resp: reqwest::Response) -> Reply {
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = resp.text().await.unwrap();
-    Reply {
-        status,
-        content_type,
-        body,
-    }
-}
-
 /// What ChatKit.js does: `POST` multipart with a `file` field.
 async fn upload_multipart(
     app: &TestApp,

@@ -208,6 +208,22 @@ impl Reply {
     }
 }
 
+/// Reads a whole answer.
+pub async fn reply_of(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp.text().await.expect("body read");
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
 /// Splits an SSE body into events: every frame is `data: <json>\n\n`;
 /// keep-alive comments are dropped.
 pub fn parse_sse(body: &str) -> Vec<Value> {
@@ -243,18 +259,7 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = resp.text().await.expect("body read");
-        Reply {
-            status,
-            content_type,
-            body,
-        }
+        reply_of(resp).await
     }
 
     /// POSTs a request as the default test user.

@@ -17,6 +17,7 @@ mod faults;
 mod helpers;
 mod isolation;
 mod limits;
+mod metrics;
 mod models;
 mod pagination;
 mod persistence;

@@ -23,6 +23,7 @@ use crate::model::convert::{
 };
 use crate::model::{ModelError, ProviderSettings, ResponsesEvent, chat, input, responses};
 use crate::protocol::{AttachmentKind, ThreadStreamEvent};
+use crate::telemetry;
 use crate::tools::{ToolContext, ToolKind};
 
 /// Which wire format the provider speaks.
@@ -32,6 +33,45 @@ pub(crate) enum Api {
     Responses,
     /// `POST {base}/chat/completions`.
     Chat,
+}
+
+impl Api {
+    fn metric_label(self) -> telemetry::Provider {
+        match self {
+            Api::Responses => telemetry::Provider::Responses,
+            Api::Chat => telemetry::Provider::Chat,
+        }
+    }
+}
+
+/// Times one model call for the metrics: time to its first ChatKit event
+/// and to the end of its stream.
+struct CallTimer {
+    started: std::time::Instant,
+    provider: telemetry::Provider,
+    first_seen: bool,
+}
+
+impl CallTimer {
+    fn start(api: Api) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            provider: api.metric_label(),
+            first_seen: false,
+        }
+    }
+
+    /// Called after each forward; records the first one that emitted.
+    fn emitted(&mut self, any: bool) {
+        if any && !self.first_seen {
+            self.first_seen = true;
+            telemetry::model_first_event(self.provider, self.started.elapsed());
+        }
+    }
+
+    fn stream_ended(&self) {
+        telemetry::model_stream_ended(self.provider, self.started.elapsed());
+    }
 }
 
 /// How one model call ended.
@@ -226,6 +266,7 @@ async fn call(
     converter: &mut RunConverter,
 ) -> Result<CallEnd, Halt> {
     converter.start_call();
+    let mut timer = CallTimer::start(api);
     let mut emitted = false;
     let mut stream = match http.stream(url, body).await {
         Ok(s) => s,
@@ -251,7 +292,9 @@ async fn call(
         };
         for event in events {
             let terminal = event.is_terminal();
-            emitted |= forward(emitter, converter, event).await?;
+            let any = forward(emitter, converter, event).await?;
+            timer.emitted(any);
+            emitted |= any;
             if terminal {
                 break 'read;
             }
@@ -259,6 +302,7 @@ async fn call(
     }
     let saw_done = stream.saw_done();
     drop(stream);
+    timer.stream_ended();
     if failure.is_none()
         && let Some(acc) = accumulator
     {

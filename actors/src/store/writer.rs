@@ -126,10 +126,11 @@ impl StoreHandle {
     /// is full. After [`shutdown`](Self::shutdown): [`StoreError::Closed`].
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Command::Write { ops, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        crate::telemetry::store_queued();
+        if self.tx.send(Command::Write { ops, reply }).await.is_err() {
+            crate::telemetry::store_dequeued(1);
+            return Err(StoreError::Closed);
+        }
         // A dropped reply means the writer thread died mid-batch.
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -208,6 +209,7 @@ impl StoreActor {
                     Command::Shutdown => self.rx.close(),
                 }
             }
+            crate::telemetry::store_dequeued(batch.len());
             if !batch.is_empty() {
                 self.commit_batch(batch);
             }
@@ -255,7 +257,9 @@ impl StoreActor {
         }
 
         let failed_commit = tx.commit().err().map(Arc::new);
-        let elapsed_us = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        crate::telemetry::store_committed(messages, elapsed);
+        let elapsed_us = elapsed.as_micros() as u64;
         match &failed_commit {
             None => tracing::debug!(messages, elapsed_us, "store: group commit"),
             Some(err) => {

@@ -341,6 +341,7 @@ impl Actor for ThreadActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(THREAD_MAILBOX_CAPACITY);
+        crate::telemetry::thread_actor_started();
         debug!(parent: &self.span, "thread actor started");
         match self.initial.take() {
             Some(Initial::New(meta)) => {
@@ -360,6 +361,7 @@ impl Actor for ThreadActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         debug!(parent: &self.span, "thread actor stopped");
+        crate::telemetry::thread_actor_stopped();
         for (cmd, _) in self.queue.drain(..) {
             cmd.refuse(EngineError::ShuttingDown);
         }

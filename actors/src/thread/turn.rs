@@ -22,6 +22,7 @@ use crate::protocol::{
 };
 use crate::rows;
 use crate::store::{StoreError, WriteOp};
+use crate::telemetry::{self, TurnOutcome};
 use crate::time::Timestamp;
 
 /// The client of a turn went away (its event channel closed).
@@ -51,6 +52,8 @@ pub(super) struct Turn {
     pub(super) watcher: Option<SpawnHandle>,
     /// When the turn started, until its first agent event was forwarded.
     pub(super) first_output: Option<std::time::Instant>,
+    /// An `error` event went to the client: the turn ends as failed.
+    pub(super) failed: bool,
     pub(super) span: tracing::Span,
 }
 
@@ -76,8 +79,10 @@ impl ThreadActor {
             cancelling: false,
             watcher: Some(watcher),
             first_output: Some(std::time::Instant::now()),
+            failed: false,
             span,
         });
+        telemetry::turn_started();
         (id, EventStream::new(rx))
     }
 
@@ -136,7 +141,7 @@ impl ThreadActor {
                 .map(move |res, act, ctx| {
                     if let Err(e) = res {
                         warn!(parent: &act.span, error = %e, "storing the user message failed");
-                        act.end_turn_silently(ctx);
+                        act.end_turn_silently(TurnOutcome::Failed, ctx);
                         if create {
                             act.state = State::Missing;
                         }
@@ -293,7 +298,7 @@ impl ThreadActor {
         ctx.wait(async move { writer.write(ops).await }.into_actor(self).map(
             move |res, act, ctx| {
                 if let Err(e) = res {
-                    act.end_turn_silently(ctx);
+                    act.end_turn_silently(TurnOutcome::Failed, ctx);
                     let _ = reply.send(Err(e.into()));
                     act.pump(ctx);
                     return;
@@ -411,19 +416,30 @@ impl ThreadActor {
             return;
         };
         let Some(tx) = &turn.events else { return };
+        turn.failed |= matches!(event, ThreadStreamEvent::Error(_));
         match tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Closed(_)) => self.client_gone(turn_id, ctx),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 warn!(parent: &turn.span, "client is not reading its stream; cancelling the turn");
+                crate::telemetry::slow_subscriber_dropped();
                 self.client_gone(turn_id, ctx);
             }
         }
     }
 
-    /// Ends the turn without any further event (its start failed).
-    pub(super) fn end_turn_silently(&mut self, ctx: &mut Context<Self>) {
+    /// Ends the turn without any further event: it finished, or its start
+    /// failed. A turn that sent an `error` event counts as failed.
+    pub(super) fn end_turn_silently(&mut self, outcome: TurnOutcome, ctx: &mut Context<Self>) {
         if let Some(turn) = self.turn.take() {
+            // A cancelled turn was counted when cancelling began.
+            if !turn.cancelling {
+                telemetry::turn_ended(if turn.failed {
+                    TurnOutcome::Failed
+                } else {
+                    outcome
+                });
+            }
             if let Some(h) = turn.watcher {
                 ctx.cancel_future(h);
             }
@@ -450,6 +466,7 @@ impl ThreadActor {
         }
         turn.cancelling = true;
         turn.events = None;
+        telemetry::turn_ended(TurnOutcome::Cancelled);
         if let Some(h) = turn.watcher.take() {
             ctx.cancel_future(h);
         }
@@ -536,7 +553,7 @@ impl ThreadActor {
                 return;
             };
             debug!(parent: &turn.span, "turn finished");
-            act.end_turn_silently(ctx);
+            act.end_turn_silently(TurnOutcome::Finished, ctx);
             act.pump(ctx);
         });
     }

@@ -105,7 +105,12 @@ async fn slow_and_stalled_readers_are_cut_off_without_hurting_other_streams() {
     let timeout = SEND_TIMEOUT_SECS.to_string();
     // The stalled readers' messages are long, so their echoes fill socket
     // buffers: lift the message length limit.
-    let args = ["--send-timeout-secs", timeout.as_str(), "--max-message-chars", "0"];
+    let args = [
+        "--send-timeout-secs",
+        timeout.as_str(),
+        "--max-message-chars",
+        "0",
+    ];
     let server = ServerProcess::start_with(&db, 0, 1, &args).await;
     let addr = server.url.trim_start_matches("http://").to_owned();
     let server_port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
