@@ -208,7 +208,7 @@ pub async fn run(target: Arc<Target>, options: Options, server_pid: Option<u32>)
 }
 
 /// Samples the server and this process from the start of the measured
-/// window to its end (or until `done`, with `--total`).
+/// window until `done` (the last measured request has ended).
 async fn sample_window(
     clock: Arc<Clock>,
     server_pid: Option<u32>,
@@ -218,17 +218,7 @@ async fn sample_window(
     let watch = server_pid.and_then(ProcWatch::start);
     let own_before = procfs::own_cpu_seconds();
     let from = std::time::Instant::now();
-    match clock.measure_until {
-        Some(until) => {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => {}
-                _ = done => {}
-            }
-        }
-        None => {
-            let _ = done.await;
-        }
-    }
+    let _ = done.await;
     let own = procfs::own_cpu_seconds() - own_before;
     let seconds = from.elapsed().as_secs_f64().max(1e-9);
     (

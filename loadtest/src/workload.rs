@@ -219,8 +219,8 @@ async fn read_stream(
 }
 
 /// Which turns count: those that start at or after `measure_from` and,
-/// with a duration, end by `measure_until`; with `--total`, the first N
-/// measured ones (tickets taken before each turn).
+/// with a duration, before `measure_until`; with `--total`, the first N
+/// (tickets taken before each turn). Each counted turn is waited for.
 pub struct Clock {
     pub started: Instant,
     pub measure_from: Instant,
@@ -267,14 +267,6 @@ impl Clock {
         (self.tickets.fetch_add(1, Ordering::Relaxed) < total).then_some(true)
     }
 
-    /// Whether a measured request that ended now still counts.
-    fn counts(&self, measured: bool) -> bool {
-        measured
-            && self
-                .measure_until
-                .is_none_or(|until| Instant::now() <= until)
-    }
-
     fn ended(&self, ok: bool) {
         let at = self.measure_from.elapsed().as_micros();
         self.last_end_us
@@ -286,12 +278,11 @@ impl Clock {
         }
     }
 
-    /// The measured window's length, in seconds.
+    /// The measured window's length, in seconds: from its start until the
+    /// last measured request ended (every request started in the window
+    /// is waited for, so none is lost at the end, as in loadgen.py).
     pub fn seconds(&self) -> f64 {
-        match self.measure_until {
-            Some(until) => (until - self.measure_from).as_secs_f64(),
-            None => self.last_end_us.load(Ordering::Relaxed) as f64 / 1e6,
-        }
+        self.last_end_us.load(Ordering::Relaxed) as f64 / 1e6
     }
 }
 
@@ -362,7 +353,7 @@ async fn chat(
             let result =
                 run_turn(target, &vu.user, thread.as_deref(), &text, &check, timeout).await;
             let ok = result.outcome.is_ok();
-            if clock.counts(measured) {
+            if measured {
                 rec.events += result.times.events;
                 match &result.outcome {
                     Ok(()) => rec.turn_ok(
@@ -442,7 +433,7 @@ async fn one_read(
             format!("the read took longer than {timeout:?}"),
         )),
     };
-    if clock.counts(measured) {
+    if measured {
         match &outcome {
             Ok(()) => rec.read_ok(started.elapsed()),
             Err(f) => rec.failure(op.name(), f),
