@@ -89,6 +89,16 @@ fn rss_kb(pid: Option<u32>) -> Option<u64> {
     pid.and_then(procfs::sample).map(|s| s.rss_kb)
 }
 
+/// The growth from `before` to `after` (KiB) shared by `n`, in KiB.
+fn kb_each(before: Option<u64>, after: Option<u64>, n: u64) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) if n > 0 => {
+            Some((a.saturating_sub(b) as f64 / n as f64 * 10.0).round() / 10.0)
+        }
+        _ => None,
+    }
+}
+
 fn mb(kb: u64) -> f64 {
     (kb as f64 / 1024.0 * 10.0).round() / 10.0
 }
@@ -195,12 +205,7 @@ pub async fn hold(target: Arc<Target>, options: &Options, server_pid: Option<u32
         server_pid,
         rss_before_mb: before.map(mb),
         rss_open_mb: peak.map(mb),
-        rss_per_stream_kb: match (before, peak) {
-            (Some(b), Some(p)) if opened > 0 => {
-                Some((p.saturating_sub(b) as f64 / opened as f64 * 10.0).round() / 10.0)
-            }
-            _ => None,
-        },
+        rss_per_stream_kb: kb_each(before, peak, opened),
         nofile_limit,
     }
 }
@@ -343,12 +348,7 @@ pub async fn idle_threads(
         server_pid,
         rss_before_mb: before.map(mb),
         rss_after_mb: after.map(mb),
-        rss_per_thread_kb: match (before, after) {
-            (Some(b), Some(a)) if threads_ok > 0 => {
-                Some((a.saturating_sub(b) as f64 / threads_ok as f64 * 10.0).round() / 10.0)
-            }
-            _ => None,
-        },
+        rss_per_thread_kb: kb_each(before, after, threads_ok),
     }
 }
 

@@ -165,9 +165,9 @@ impl Errors {
     }
 }
 
-/// The result of a run, as printed and as JSON.
+/// What the caller knows of a run besides the counts.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct RunFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     pub target: String,
@@ -177,6 +177,19 @@ pub struct Summary {
     pub read_ratio: f64,
     /// The measured window, in seconds.
     pub seconds: f64,
+    /// The server's CPU and memory over the window (`--server-pid`, or
+    /// this process in process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ProcUsage>,
+    /// This process's CPU over the window, in % of one core.
+    pub loadtest_cpu_pct: f64,
+}
+
+/// The result of a run, as printed and as JSON (one flat object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub run: RunFacts,
     pub turns_ok: u64,
     pub turns_per_s: f64,
     pub events: u64,
@@ -189,25 +202,6 @@ pub struct Summary {
     pub read_ms: Option<Latency>,
     pub errors: Errors,
     pub error_samples: Vec<String>,
-    /// The server's CPU and memory over the window (`--server-pid`, or
-    /// this process in process).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server: Option<ProcUsage>,
-    /// This process's CPU over the window, in % of one core.
-    pub loadtest_cpu_pct: f64,
-}
-
-/// What the caller knows of a run besides the counts.
-pub struct RunFacts {
-    pub label: Option<String>,
-    pub target: String,
-    pub mode: &'static str,
-    pub conversations: usize,
-    pub turns_per_conversation: usize,
-    pub read_ratio: f64,
-    pub seconds: f64,
-    pub server: Option<ProcUsage>,
-    pub loadtest_cpu_pct: f64,
 }
 
 impl Summary {
@@ -220,17 +214,12 @@ impl Summary {
                 0.0
             }
         };
+        let seconds = (facts.seconds * 1000.0).round() / 1000.0;
         Summary {
             turns_per_s: per_s(rec.turns_ok),
             events_per_s: per_s(rec.events),
             reads_per_s: per_s(rec.reads_ok),
-            label: facts.label,
-            target: facts.target,
-            mode: facts.mode,
-            conversations: facts.conversations,
-            turns_per_conversation: facts.turns_per_conversation,
-            read_ratio: facts.read_ratio,
-            seconds: (facts.seconds * 1000.0).round() / 1000.0,
+            run: RunFacts { seconds, ..facts },
             turns_ok: rec.turns_ok,
             events: rec.events,
             reads_ok: rec.reads_ok,
@@ -240,8 +229,6 @@ impl Summary {
             read_ms: Latency::of(&rec.read),
             errors: Errors::of(&rec.failures),
             error_samples: rec.samples.clone(),
-            server: facts.server,
-            loadtest_cpu_pct: facts.loadtest_cpu_pct,
         }
     }
 
@@ -249,19 +236,20 @@ impl Summary {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let label = self
+            .run
             .label
             .as_deref()
             .map(|l| format!(" [{l}]"))
             .unwrap_or_default();
-        let _ = writeln!(out, "chatkit-loadtest{label}: {}", self.target);
+        let _ = writeln!(out, "chatkit-loadtest{label}: {}", self.run.target);
         let _ = writeln!(
             out,
             "  {} mode, {} conversations x {} turns, read ratio {}, {:.1} s measured",
-            self.mode,
-            self.conversations,
-            self.turns_per_conversation,
-            self.read_ratio,
-            self.seconds
+            self.run.mode,
+            self.run.conversations,
+            self.run.turns_per_conversation,
+            self.run.read_ratio,
+            self.run.seconds
         );
         let _ = writeln!(
             out,
@@ -310,7 +298,7 @@ impl Summary {
         for s in &self.error_samples {
             let _ = writeln!(out, "    e.g. {s}");
         }
-        if let Some(s) = &self.server {
+        if let Some(s) = &self.run.server {
             let _ = writeln!(
                 out,
                 "  server: CPU {:.2} s ({:.0}% of one core), RSS {:.1} MB, peak RSS {:.1} MB",
@@ -320,7 +308,7 @@ impl Summary {
         let _ = writeln!(
             out,
             "  load generator CPU: {:.0}% of one core",
-            self.loadtest_cpu_pct
+            self.run.loadtest_cpu_pct
         );
         out
     }

@@ -67,14 +67,17 @@ impl Server {
     }
 }
 
-fn options(args: &[&str]) -> Options {
+/// Flags from `args` (split on spaces), then `extra` as they are (for
+/// values with spaces).
+fn options(args: &str, extra: &[&str]) -> Options {
     let mut argv = vec!["chatkit-loadtest", "--no-progress"];
-    argv.extend_from_slice(args);
+    argv.extend(args.split_whitespace());
+    argv.extend_from_slice(extra);
     Options::try_parse_from(argv).expect("valid flags")
 }
 
-async fn load(args: &[&str]) -> chatkit_loadtest::Summary {
-    match execute(options(args)).await.expect("the run starts") {
+async fn load(args: &str, extra: &[&str]) -> chatkit_loadtest::Summary {
+    match execute(options(args, extra)).await.expect("the run starts") {
         Report::Load(summary) => *summary,
         other => panic!("expected a load report, got {other:?}"),
     }
@@ -85,22 +88,13 @@ const ECHO_ANSWER: &str = "You said: \"{user}\"";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_load_on_the_echo_model_answers_every_turn_correctly() {
     let server = Server::start(ModelConfig::echo(Duration::ZERO));
-    let s = load(&[
-        "--url",
-        &server.url,
-        "-c",
-        "4",
-        "--turns",
-        "3",
-        "--total",
-        "60",
-        "--read-ratio",
-        "1",
-        "--expect",
-        "exact",
-        "--expect-text",
-        ECHO_ANSWER,
-    ])
+    let s = load(
+        &format!(
+            "--url {} -c 4 --turns 3 --total 60 --read-ratio 1 --expect exact",
+            server.url
+        ),
+        &["--expect-text", ECHO_ANSWER],
+    )
     .await;
     assert_eq!(s.errors.total, 0, "{:?}", s.error_samples);
     assert_eq!(s.turns_ok, 60);
@@ -114,35 +108,22 @@ async fn http_load_on_the_echo_model_answers_every_turn_correctly() {
 
     // The same load with a wrong expectation fails every turn: the check
     // is real.
-    let wrong = load(&[
-        "--url",
-        &server.url,
-        "-c",
-        "2",
-        "--total",
-        "6",
-        "--expect",
-        "exact",
-        "--expect-text",
-        "You said nothing",
-    ])
+    let wrong = load(
+        &format!("--url {} -c 2 --total 6 --expect exact", server.url),
+        &["--expect-text", "You said nothing"],
+    )
     .await;
     assert_eq!(wrong.turns_ok, 0);
     assert_eq!(wrong.errors.wrong_answer, 6);
 
     // Read mode: seeded threads, then reads only.
-    let reads = load(&[
-        "--url",
-        &server.url,
-        "-c",
-        "2",
-        "--mode",
-        "read",
-        "--seed-threads",
-        "2",
-        "--total",
-        "30",
-    ])
+    let reads = load(
+        &format!(
+            "--url {} -c 2 --mode read --seed-threads 2 --total 30",
+            server.url
+        ),
+        &[],
+    )
     .await;
     assert_eq!(reads.errors.total, 0, "{:?}", reads.error_samples);
     assert_eq!(reads.reads_ok, 30);
@@ -161,20 +142,13 @@ async fn http_load_through_the_fake_provider_sees_its_answers() {
     settings.base_url = fake.base_url().to_owned();
     settings.api_key = Some("test".into());
     let server = Server::start(ModelConfig::Responses(settings));
-    let s = load(&[
-        "--url",
-        &server.url,
-        "-c",
-        "4",
-        "--turns",
-        "2",
-        "--total",
-        "24",
-        "--expect",
-        "exact",
-        "--expect-text",
-        "echo: {user} tok1 tok2 tok3",
-    ])
+    let s = load(
+        &format!(
+            "--url {} -c 4 --turns 2 --total 24 --expect exact",
+            server.url
+        ),
+        &["--expect-text", "echo: {user} tok1 tok2 tok3"],
+    )
     .await;
     assert_eq!(s.errors.total, 0, "{:?}", s.error_samples);
     assert_eq!(s.turns_ok, 24);
@@ -185,40 +159,20 @@ async fn http_load_through_the_fake_provider_sees_its_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_mode_drives_the_engine_with_both_models() {
-    let echo = load(&[
-        "--in-process",
-        "-c",
-        "4",
-        "--total",
-        "40",
-        "--read-ratio",
-        "0.5",
-        "--expect",
-        "exact",
-        "--expect-text",
-        ECHO_ANSWER,
-    ])
+    let echo = load(
+        "--in-process -c 4 --total 40 --read-ratio 0.5 --expect exact",
+        &["--expect-text", ECHO_ANSWER],
+    )
     .await;
     assert_eq!(echo.errors.total, 0, "{:?}", echo.error_samples);
     assert_eq!(echo.turns_ok, 40);
     assert!(echo.reads_ok > 0);
-    assert!(echo.target.starts_with("in-process engine (echo"));
+    assert!(echo.run.target.starts_with("in-process engine (echo"));
 
-    let chat = load(&[
-        "--in-process",
-        "--model",
-        "chat",
-        "--tokens",
-        "3",
-        "-c",
-        "3",
-        "--total",
-        "18",
-        "--expect",
-        "exact",
-        "--expect-text",
-        "echo: {user} tok1 tok2",
-    ])
+    let chat = load(
+        "--in-process --model chat --tokens 3 -c 3 --total 18 --expect exact",
+        &["--expect-text", "echo: {user} tok1 tok2"],
+    )
     .await;
     assert_eq!(chat.errors.total, 0, "{:?}", chat.error_samples);
     assert_eq!(chat.turns_ok, 18);
@@ -230,18 +184,13 @@ async fn held_streams_stay_open_and_idle_threads_are_created() {
     // far longer than the half second they are held.
     let server = Server::start(ModelConfig::echo(Duration::from_millis(50)));
     let pid = std::process::id().to_string();
-    let report = execute(options(&[
-        "--url",
-        &server.url,
-        "--hold",
-        "20",
-        "--hold-secs",
-        "0.5",
-        "--hold-words",
-        "100",
-        "--server-pid",
-        &pid,
-    ]))
+    let report = execute(options(
+        &format!(
+            "--url {} --hold 20 --hold-secs 0.5 --hold-words 100 --server-pid {}",
+            server.url, pid
+        ),
+        &[],
+    ))
     .await
     .unwrap();
     let Report::Hold(hold) = report else {
@@ -254,20 +203,13 @@ async fn held_streams_stay_open_and_idle_threads_are_created() {
     server.stop().await;
 
     let server = Server::start(ModelConfig::echo(Duration::ZERO));
-    let report = execute(options(&[
-        "--url",
-        &server.url,
-        "--idle-threads",
-        "6",
-        "--items",
-        "4",
-        "-c",
-        "3",
-        "--expect",
-        "echo",
-        "--server-pid",
-        &pid,
-    ]))
+    let report = execute(options(
+        &format!(
+            "--url {} --idle-threads 6 --items 4 -c 3 --expect echo --server-pid {}",
+            server.url, pid
+        ),
+        &[],
+    ))
     .await
     .unwrap();
     let Report::Idle(idle) = report else {
@@ -284,19 +226,17 @@ async fn held_streams_stay_open_and_idle_threads_are_created() {
 
 #[tokio::test]
 async fn remote_targets_and_bad_flags_are_refused() {
-    let remote = execute(options(&[
-        "--url",
-        "http://192.0.2.1:8000/chatkit",
-        "--total",
-        "1",
-    ]))
+    let remote = execute(options(
+        "--url http://192.0.2.1:8000/chatkit --total 1",
+        &[],
+    ))
     .await
     .unwrap_err();
     assert!(remote.to_string().contains("--allow-remote"), "{remote}");
-    let bad = execute(options(&["--conversations", "0"]))
+    let bad = execute(options("--conversations 0", &[]))
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("--conversations"), "{bad}");
-    let model_without_engine = execute(options(&["--model", "chat"])).await.unwrap_err();
+    let model_without_engine = execute(options("--model chat", &[])).await.unwrap_err();
     assert!(model_without_engine.to_string().contains("--in-process"));
 }
