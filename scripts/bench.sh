@@ -71,21 +71,22 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 
 wait_port() {  # wait_port PORT PID NAME LOG
   local i
-  for i in $(seq 150); do
+  # Up to 120 s: the reference's workers import a large stack, slowly on a busy machine.
+  for i in $(seq 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     if ! kill -0 "$2" 2>/dev/null; then
-      echo "bench.sh: $3 exited during start-up; log:" >&2; tail -n 30 "$4" >&2; exit 1
+      echo "bench.sh: $3 exited during start-up; log:" >&2; tail -n 30 "$4" >&2; return 1
     fi
     sleep 0.2
   done
-  echo "bench.sh: $3 did not open port $1 within 30 s" >&2; tail -n 30 "$4" >&2; exit 1
+  echo "bench.sh: $3 did not open port $1 within 120 s; log:" >&2; tail -n 30 "$4" >&2; return 1
 }
 
 MOCK_PORT="$(free_port)"
 MODEL_URL="http://127.0.0.1:$MOCK_PORT/v1"
 "$PY" "$SHARED_BENCH/mock_llm.py" --port "$MOCK_PORT" --tokens "$TOKENS" >"$RUN_DIR/mock.log" 2>&1 &
 MOCK_PID=$!; PIDS+=("$MOCK_PID")
-wait_port "$MOCK_PORT" "$MOCK_PID" mock_llm "$RUN_DIR/mock.log"
+wait_port "$MOCK_PORT" "$MOCK_PID" mock_llm "$RUN_DIR/mock.log" || exit 1
 
 declare -A PID URL DESC
 start_server() {  # start_server NAME
@@ -114,7 +115,18 @@ start_server() {  # start_server NAME
   URL[$name]="http://127.0.0.1:$port/chatkit"
   wait_port "$port" "${PID[$name]}" "$name" "$RUN_DIR/$name.log"
 }
-for name in $SERVERS; do start_server "$name"; done
+# A server that does not start is left out of the table (and said so).
+STARTED=""
+for name in $SERVERS; do
+  if start_server "$name"; then
+    STARTED="$STARTED $name"
+  else
+    echo "bench.sh: WARNING: leaving $name out" >&2
+    kill -KILL "${PID[$name]}" 2>/dev/null || true
+  fi
+done
+SERVERS="${STARTED# }"
+[ -n "$SERVERS" ] || { echo "bench.sh: no server started" >&2; exit 1; }
 
 {
   echo "# $(date -Is): $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(awk '/MemTotal/{printf "%.1f GB", $2/1048576}' /proc/meminfo), loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
