@@ -42,6 +42,8 @@ impl Server {
                     handle_signals: false,
                     workers: Some(2),
                     shutdown_timeout: Duration::from_secs(1),
+                    // A virtual user reads far above a person's rate.
+                    limits: chatkit_server::limits::Limits::none(),
                     ..Settings::default()
                 };
                 let server = run(listener, settings, engine.clone()).expect("server starts");
