@@ -1,9 +1,10 @@
 //! The middleware in front of `/chatkit` and the upload endpoint:
 //! authenticates the request ([`Auth::authenticate`](crate::auth::Auth)),
-//! counts it against the user's rate limit, and leaves the [`Identity`] in
-//! the request's extensions for the handler. A refused request is answered
-//! here (401 with `WWW-Authenticate`, or 429 with `Retry-After`) without
-//! its body ever being read.
+//! counts it against the user's rate limit, and leaves the [`Caller`] (the
+//! [`Identity`] and its owner key) in the request's extensions for the
+//! handler. A refused request is answered here (401 with
+//! `WWW-Authenticate`, or 429 with `Retry-After`) without its body ever
+//! being read.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -42,7 +43,7 @@ pub async fn guard<B: MessageBody>(
         tracing::info!(user_id = %owner, "request refused: over the rate limit");
         return Ok(req.error_response(e).map_into_right_body());
     }
-    req.extensions_mut().insert(identity);
+    req.extensions_mut().insert(Caller { identity, owner });
     Ok(next.call(req).await?.map_into_left_body())
 }
 
@@ -58,10 +59,19 @@ fn log_refusal(e: &AuthError, peer: Option<std::net::IpAddr>) {
     }
 }
 
-/// The identity the guard found for this request.
-pub fn identity(req: &HttpRequest) -> Identity {
-    req.extensions()
-        .get::<Identity>()
-        .cloned()
-        .expect("the guard runs before every handler that asks for an identity")
+/// Whom a request acts for, as the guard found it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The authenticated identity.
+    pub identity: Identity,
+    /// `identity.owner()`, computed once by the guard.
+    pub owner: String,
+}
+
+/// Takes the [`Caller`] the guard left for this request (once per request:
+/// the handler is its only reader).
+pub fn caller(req: &HttpRequest) -> Caller {
+    req.extensions_mut()
+        .remove::<Caller>()
+        .expect("the guard runs before every handler that asks for the caller")
 }

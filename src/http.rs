@@ -9,7 +9,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chatkit_actors::protocol::ChatKitRequest;
 use chatkit_actors::{Engine, EngineError, EngineResponse, RequestContext};
@@ -34,6 +34,9 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Request counts and durations.
     pub request_metrics: RequestMetrics,
+    /// `settings.context_headers`, parsed once (names that are not valid
+    /// header names are left out: no request could carry them).
+    pub context_headers: Vec<HeaderName>,
 }
 
 /// A request failed before its answer started.
@@ -125,8 +128,7 @@ async fn handle(
     request_type: &mut &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let identity = crate::guard::identity(req);
-    let owner = identity.owner();
+    let crate::guard::Caller { identity, owner } = crate::guard::caller(req);
     let body = read_body(req, payload, settings.body_limit).await?;
     let request = ChatKitRequest::parse(&body).map_err(EngineError::from)?;
     *request_type = request.request.type_name();
@@ -142,17 +144,13 @@ async fn handle(
         None
     };
     let mut ctx = RequestContext::new(owner);
-    if let Some(tenant) = &identity.tenant {
-        ctx.data.insert("tenant".to_owned(), tenant.clone());
-        ctx.data.insert("user".to_owned(), identity.user.clone());
+    if let Some(tenant) = identity.tenant {
+        ctx.data.insert("tenant".to_owned(), tenant);
+        ctx.data.insert("user".to_owned(), identity.user);
     }
-    for name in &settings.context_headers {
-        if let Some(value) = req
-            .headers()
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-        {
-            ctx.data.insert(name.to_ascii_lowercase(), value.to_owned());
+    for name in &state.context_headers {
+        if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+            ctx.data.insert(name.as_str().to_owned(), value.to_owned());
         }
     }
     match state.engine.handle(request.request, &ctx).await? {

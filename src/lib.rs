@@ -48,11 +48,17 @@ pub fn run(listener: TcpListener, settings: Settings, engine: Engine) -> std::io
         .metrics_path
         .clone()
         .and_then(|path| Some((path, web::Data::new(prometheus::install()?))));
+    let context_headers = settings
+        .context_headers
+        .iter()
+        .filter_map(|name| header::HeaderName::try_from(name.as_str()).ok())
+        .collect();
     let state = web::Data::new(http::AppState {
         engine,
         settings,
         limiter,
         request_metrics: prometheus::RequestMetrics::default(),
+        context_headers,
     });
     let mut server = HttpServer::new(move || {
         let path = state.settings.chatkit_path.clone();

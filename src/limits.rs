@@ -115,7 +115,8 @@ pub enum LimitError {
     },
 }
 
-/// Whole seconds to wait, at least 1 (`Retry-After` has no fractions).
+/// Whole seconds to wait, rounded up (`Retry-After` has no fractions; its
+/// header is kept at 1 or more where it is written).
 fn retry_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

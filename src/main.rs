@@ -561,7 +561,7 @@ async fn main() -> anyhow::Result<()> {
     attachments.public_base_url = match &cli.public_base_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
-            let mut addr = listener.local_addr()?;
+            let mut addr = local;
             if addr.ip().is_unspecified() {
                 warn!(
                     "listening on {addr}: attachment URLs use 127.0.0.1; set --public-base-url for other clients"
@@ -598,11 +598,11 @@ async fn main() -> anyhow::Result<()> {
     let engine = Engine::start(engine_config)
         .with_context(|| format!("opening the database {}", cli.db.display()))?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %local,
         path = %settings.chatkit_path,
         db = %cli.db.display(),
         attachments = %attachments_dir.display(),
-        model = %engine_config_model(&engine),
+        model = %engine.model().describe(),
         "chatkit-server listening"
     );
     if let Some(ui_path) = &settings.ui_path {
@@ -653,10 +653,6 @@ fn nonempty(list: &[String]) -> Vec<String> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect()
-}
-
-fn engine_config_model(engine: &Engine) -> String {
-    engine.model().describe()
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub async fn upload(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = UserId(crate::guard::identity(&req).owner());
+    let user = UserId(crate::guard::caller(&req).owner);
     let engine = &state.engine;
     let multipart = req.method() == actix_web::http::Method::POST
         && req

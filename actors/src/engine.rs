@@ -858,20 +858,23 @@ impl Engine {
                 return;
             }
         };
-        // Records first, then bytes (see `attachments.delete`).
-        for row in rows {
+        // Records first, then bytes (see `attachments.delete`), each
+        // attachment on its own; sent together so group commit folds the
+        // record deletes into one transaction (as the orphan sweep does).
+        let deletes = rows.iter().map(|row| async move {
             let op = WriteOp::DeleteAttachment {
                 user_id: user.0.clone(),
                 attachment_id: row.id.clone(),
             };
             if let Err(e) = self.inner.store.writer.write(vec![op]).await {
                 tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's record failed");
-                continue;
+                return;
             }
             if let Err(e) = self.inner.attachments.delete(&row.id).await {
                 tracing::warn!(attachment = %row.id, error = %e, "deleting an attachment's file failed");
             }
-        }
+        });
+        futures_util::future::join_all(deletes).await;
     }
 
     /// How a failed `transcribe` hook is answered: not implemented without
@@ -996,9 +999,7 @@ impl Engine {
     ) -> Result<(UserMessageItem, Vec<crate::protocol::Attachment>), EngineError> {
         let mut attachments = Vec::with_capacity(input.attachments.len());
         for id in &input.attachments {
-            let row = self.inner.store.reads.load_attachment(&user.0, id).await?;
-            let row = row.ok_or(EngineError::NotFound("attachment"))?;
-            attachments.push(rows::attachment_from_row(&row)?);
+            attachments.push(self.load_attachment(user, id).await?);
         }
         let message = UserMessageItem {
             content: input.content,

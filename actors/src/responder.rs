@@ -257,14 +257,14 @@ pub fn default_cancel_cleanup(
             _ => false,
         })
         .collect();
-    keep.push(ThreadItem {
-        id: ItemId::generate(IdKind::SdkHiddenContext),
-        thread_id: thread.id.clone(),
-        created_at: Timestamp::now(),
-        kind: ItemKind::SdkHiddenContext(SdkHiddenContextItem {
+    keep.push(ThreadItem::new(
+        ItemId::generate(IdKind::SdkHiddenContext),
+        thread.id.clone(),
+        Timestamp::now(),
+        ItemKind::SdkHiddenContext(SdkHiddenContextItem {
             content: CANCELLED_NOTE.to_owned(),
         }),
-    });
+    ));
     keep
 }
 
@@ -399,12 +399,31 @@ impl TurnContext {
     }
 
     fn new_item(&self, kind: IdKind, item: ItemKind) -> ThreadItem {
-        ThreadItem {
-            id: ItemId::generate(kind),
-            thread_id: self.params.thread.id.clone(),
-            created_at: Timestamp::now(),
-            kind: item,
-        }
+        ThreadItem::new(
+            ItemId::generate(kind),
+            self.params.thread.id.clone(),
+            Timestamp::now(),
+            item,
+        )
+    }
+
+    /// `thread.item.added` for `item`.
+    async fn added(&self, item: &ThreadItem) -> Result<(), ResponderError> {
+        self.emit(ThreadStreamEvent::ThreadItemAdded { item: item.clone() })
+            .await
+    }
+
+    /// `thread.item.updated` for the item `item_id`.
+    async fn updated(
+        &self,
+        item_id: &ItemId,
+        update: ThreadItemUpdate,
+    ) -> Result<(), ResponderError> {
+        self.emit(ThreadStreamEvent::ThreadItemUpdated {
+            item_id: item_id.clone(),
+            update,
+        })
+        .await
     }
 
     async fn done(&self, item: ThreadItem) -> Result<ThreadItem, ResponderError> {
@@ -527,17 +546,12 @@ impl TurnContext {
             IdKind::Message,
             ItemKind::AssistantMessage(AssistantMessageItem { content: vec![] }),
         );
-        self.emit(ThreadStreamEvent::ThreadItemAdded { item: item.clone() })
-            .await?;
+        self.added(&item).await?;
         let update = ThreadItemUpdate::AssistantMessageContentPartAdded {
             content_index: 0,
             content: AssistantMessageContent::text(""),
         };
-        self.emit(ThreadStreamEvent::ThreadItemUpdated {
-            item_id: item.id.clone(),
-            update,
-        })
-        .await?;
+        self.updated(&item.id, update).await?;
         Ok(TextStream {
             turn: self.clone(),
             item,
@@ -680,8 +694,7 @@ impl TurnContext {
             IdKind::Message,
             ItemKind::GeneratedImage(GeneratedImageItem { image: None }),
         );
-        self.emit(ThreadStreamEvent::ThreadItemAdded { item: item.clone() })
-            .await?;
+        self.added(&item).await?;
         Ok(ImageStream {
             turn: self.clone(),
             item,
@@ -754,8 +767,7 @@ impl TurnContext {
             IdKind::Workflow,
             ItemKind::Workflow(WorkflowItem { workflow }),
         );
-        self.emit(ThreadStreamEvent::ThreadItemAdded { item: item.clone() })
-            .await?;
+        self.added(&item).await?;
         Ok(WorkflowStream {
             turn: self.clone(),
             item,
@@ -787,12 +799,7 @@ impl TextStream {
             content_index: 0,
             delta: text.to_owned(),
         };
-        self.turn
-            .emit(ThreadStreamEvent::ThreadItemUpdated {
-                item_id: self.item.id.clone(),
-                update,
-            })
-            .await
+        self.turn.updated(&self.item.id, update).await
     }
 
     /// Finishes the message (`content_part.done`, then `done`).
@@ -802,12 +809,7 @@ impl TextStream {
             content_index: 0,
             content: part.clone(),
         };
-        self.turn
-            .emit(ThreadStreamEvent::ThreadItemUpdated {
-                item_id: self.item.id.clone(),
-                update,
-            })
-            .await?;
+        self.turn.updated(&self.item.id, update).await?;
         let mut item = self.item;
         item.kind = ItemKind::AssistantMessage(AssistantMessageItem {
             content: vec![part],
@@ -869,12 +871,7 @@ impl ImageStream {
         progress: Option<f64>,
     ) -> Result<(), ResponderError> {
         let update = ThreadItemUpdate::GeneratedImageUpdated { image, progress };
-        self.turn
-            .emit(ThreadStreamEvent::ThreadItemUpdated {
-                item_id: self.item.id.clone(),
-                update,
-            })
-            .await
+        self.turn.updated(&self.item.id, update).await
     }
 
     /// The final image (`done`).
@@ -908,12 +905,7 @@ impl WorkflowStream {
             task_index: index,
             task,
         };
-        self.turn
-            .emit(ThreadStreamEvent::ThreadItemUpdated {
-                item_id: self.item.id.clone(),
-                update,
-            })
-            .await?;
+        self.turn.updated(&self.item.id, update).await?;
         Ok(index)
     }
 
@@ -931,12 +923,7 @@ impl WorkflowStream {
             task_index: index,
             task,
         };
-        self.turn
-            .emit(ThreadStreamEvent::ThreadItemUpdated {
-                item_id: self.item.id.clone(),
-                update,
-            })
-            .await
+        self.turn.updated(&self.item.id, update).await
     }
 
     /// Ends the workflow (`done`), collapsed, with a summary: the given

@@ -82,6 +82,11 @@ async fn fail_once_then_succeed(server: &MockServer, first: ResponseTemplate) {
         .await;
 }
 
+/// A stream from `POST {base}/responses` of the settings' provider.
+async fn open(s: &ProviderSettings) -> Result<SseStream, ModelError> {
+    client(s).stream(&s.url("responses"), &body()).await
+}
+
 async fn stream_from(server: &MockServer, s: &ProviderSettings) -> Result<SseStream, ModelError> {
     client(s)
         .stream(&format!("{}/v1/responses", server.uri()), &body())
@@ -291,10 +296,7 @@ async fn connection_refused_fails_after_the_retries() {
         listener.local_addr().unwrap().port()
     };
     let s = settings(&format!("http://127.0.0.1:{port}/v1"));
-    let err = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap_err();
+    let err = open(&s).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -324,10 +326,7 @@ async fn connections_closed_before_the_headers_are_retried() {
         }
     });
     let s = settings(&format!("http://{addr}"));
-    let err = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap_err();
+    let err = open(&s).await.unwrap_err();
     assert!(matches!(err, ModelError::Connection { .. }), "{err:?}");
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
 }
@@ -349,10 +348,7 @@ async fn no_response_headers_within_the_read_timeout_is_a_retried_timeout() {
     let mut s = settings(&format!("http://{addr}"));
     s.read_timeout = Duration::from_millis(300);
     s.max_retries = 1;
-    let err = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap_err();
+    let err = open(&s).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -385,10 +381,7 @@ async fn sends_the_key_the_extra_headers_and_the_body() {
     without_key.api_key = None;
 
     for s in [&with_key, &without_key] {
-        let stream = client(s)
-            .stream(&s.url("responses"), &body())
-            .await
-            .unwrap();
+        let stream = open(s).await.unwrap();
         assert!(collect(stream).await.is_empty());
     }
     let requests = server.received_requests().await.unwrap();
@@ -428,10 +421,7 @@ async fn an_extra_header_replaces_a_default() {
         .await;
     let mut s = settings(&server.uri());
     s.extra_headers = vec![("Authorization".into(), "Token gateway".into())];
-    client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    open(&s).await.unwrap();
     let requests = server.received_requests().await.unwrap();
     let auth: Vec<_> = requests[0]
         .headers
@@ -608,10 +598,7 @@ async fn nothing_after_done_is_read() {
     ])
     .await;
     let s = settings(&format!("http://{addr}"));
-    let mut stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let mut stream = open(&s).await.unwrap();
     assert_eq!(stream.next().await.unwrap().unwrap(), "a");
     let end = tokio::time::timeout(Duration::from_secs(5), stream.next()).await;
     assert!(
@@ -642,10 +629,7 @@ async fn a_character_split_across_network_chunks_survives() {
     }
     let (addr, _seen) = raw_server(steps).await;
     let s = settings(&format!("http://{addr}"));
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     assert_eq!(payloads(&collect(stream).await), ["café €", "😀"]);
 }
 
@@ -679,10 +663,7 @@ async fn an_endless_line_is_cut_off_without_waiting_for_its_end() {
     let (addr, _seen) = raw_server(steps).await;
     let mut s = settings(&format!("http://{addr}"));
     s.max_event_bytes = 1024;
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     let items = collect(stream).await;
     assert!(
         matches!(
@@ -704,10 +685,7 @@ async fn an_idle_provider_is_a_timeout() {
     .await;
     let mut s = settings(&format!("http://{addr}"));
     s.read_timeout = Duration::from_millis(300);
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     let items = collect(stream).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap(), "first");
@@ -730,10 +708,7 @@ async fn keep_alive_comments_reset_the_idle_timeout() {
     let (addr, _seen) = raw_server(steps).await;
     let mut s = settings(&format!("http://{addr}"));
     s.read_timeout = Duration::from_millis(400);
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     assert_eq!(payloads(&collect(stream).await), ["done"]);
 }
 
@@ -745,10 +720,7 @@ async fn a_body_cut_mid_event_ends_without_the_partial_event() {
     ])
     .await;
     let s = settings(&format!("http://{addr}"));
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     assert_eq!(payloads(&collect(stream).await), ["whole"]);
 }
 
@@ -762,10 +734,7 @@ async fn a_connection_broken_mid_body_is_an_error() {
     ])
     .await;
     let s = settings(&format!("http://{addr}"));
-    let stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let stream = open(&s).await.unwrap();
     let items = collect(stream).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_ref().unwrap(), "a");
@@ -784,10 +753,7 @@ async fn dropping_the_stream_closes_the_connection() {
     ])
     .await;
     let s = settings(&format!("http://{addr}"));
-    let mut stream = client(&s)
-        .stream(&s.url("responses"), &body())
-        .await
-        .unwrap();
+    let mut stream = open(&s).await.unwrap();
     assert_eq!(stream.next().await.unwrap().unwrap(), "first");
     drop(stream);
     let closed = tokio::time::timeout(Duration::from_secs(5), seen)

@@ -16,9 +16,13 @@ use serde_json::{Value, json};
 
 const INPUT: &str = r#"{"content": [{"type": "input_text", "text": "hi"}], "attachments": [], "inference_options": {}}"#;
 
+/// A valid request and its `params` fields (optional ones marked with a
+/// leading `?`), each with values of a wrong type.
+type Template = (Value, Vec<(&'static str, Vec<Value>)>);
+
 /// Valid requests, each with its `params` fields (optional ones marked
 /// with a leading `?`) and, per field, values of a wrong type.
-fn templates() -> Vec<(Value, Vec<(&'static str, Vec<Value>)>)> {
+fn templates() -> Vec<Template> {
     let input: Value = serde_json::from_str(INPUT).unwrap();
     let not_a_string = || vec![json!(42), json!(true), json!([1]), json!({"id": "x"})];
     let not_an_object = || vec![json!(42), json!(true), json!([1]), json!("text")];
@@ -76,7 +80,8 @@ fn templates() -> Vec<(Value, Vec<(&'static str, Vec<Value>)>)> {
 /// A malformed variant of a valid request (index `t` of [`templates`]),
 /// by one of several mutations chosen by `how` and `pick`.
 fn mutate(t: usize, how: u8, pick: usize, junk: &str) -> Value {
-    let (mut request, fields) = templates().swap_remove(t % templates().len());
+    let mut all = templates();
+    let (mut request, fields) = all.swap_remove(t % all.len());
     match how % 5 {
         // `params` that is not an object.
         0 => request["params"] = [json!(1), json!("p"), json!([]), json!(false)][pick % 4].clone(),
@@ -84,7 +89,7 @@ fn mutate(t: usize, how: u8, pick: usize, junk: &str) -> Value {
         1 => request["type"] = json!(format!("{junk}.nope")),
         // No `type` at all, or not a string.
         2 => {
-            if pick % 2 == 0 {
+            if pick.is_multiple_of(2) {
                 request.as_object_mut().unwrap().remove("type");
             } else {
                 request["type"] = json!(pick);

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatkit_actors::model::echo::last_user_text;
 use chatkit_actors::protocol::{
     GeneratedImage, NoticeLevel, StructuredInput, StructuredInputKind, StructuredInputOption, Task,
     TaskKind, TaskStatusIndicator, ThreadItem, ThreadStreamEvent, WidgetRoot, WorkflowSummary,
@@ -22,14 +23,7 @@ impl Responder for Everything {
         input: Option<ThreadItem>,
     ) -> BoxFuture<'static, Result<(), ResponderError>> {
         Box::pin(async move {
-            let text = input
-                .map(|i| {
-                    serde_json::to_value(&i).unwrap()["content"][0]["text"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-                .unwrap_or_default();
+            let text = last_user_text(input.as_slice());
             if text == "fail custom" {
                 turn.progress("about to fail", None).await?;
                 return Err(ResponderError::custom("Nope.", false));
@@ -109,21 +103,51 @@ impl Responder for Everything {
     }
 }
 
-fn engine(dir: &tempfile::TempDir) -> Engine {
+/// An engine on `db.sqlite3` in `dir` that answers with `responder`.
+fn engine(dir: &tempfile::TempDir, responder: impl Responder) -> Engine {
     let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
-    config.responder = Arc::new(Everything);
+    config.responder = Arc::new(responder);
     Engine::start(config).unwrap()
 }
 
-async fn stream(engine: &Engine, body: Value) -> Vec<Value> {
-    let EngineResponse::Stream(mut s): EngineResponse = engine
+/// Sends a streamed request as user `u`.
+async fn open(engine: &Engine, body: Value) -> EventStream {
+    let EngineResponse::Stream(s) = engine
         .process(body.to_string().as_bytes(), &RequestContext::new("u"))
         .await
         .unwrap()
     else {
         panic!("expected a stream")
     };
-    collect(&mut s).await
+    s
+}
+
+async fn stream(engine: &Engine, body: Value) -> Vec<Value> {
+    collect(&mut open(engine, body).await).await
+}
+
+/// Sends a non-streamed request; its JSON body.
+async fn reply(engine: &Engine, body: Value, ctx: &RequestContext) -> Vec<u8> {
+    let EngineResponse::Json(reply) = engine
+        .process(body.to_string().as_bytes(), ctx)
+        .await
+        .unwrap()
+    else {
+        panic!("expected a JSON reply")
+    };
+    reply
+}
+
+/// The `item_type` of every stored item, in order.
+fn stored_types(db: &std::path::Path) -> Vec<String> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .prepare("SELECT item_type FROM items ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 async fn collect(s: &mut EventStream) -> Vec<Value> {
@@ -159,7 +183,7 @@ fn kinds(events: &[Value]) -> Vec<String> {
 #[actix_rt::test]
 async fn every_event_kind_is_emitted_stored_and_hidden_where_it_must_be() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir);
+    let engine = engine(&dir, Everything);
     let events = stream(&engine, create("go")).await;
     assert_eq!(
         kinds(&events),
@@ -213,14 +237,7 @@ async fn every_event_kind_is_emitted_stored_and_hidden_where_it_must_be() {
     // Stored: everything that was done, in order, the hidden item too;
     // the client-facing read leaves the hidden item out.
     let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_owned();
-    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite3")).unwrap();
-    let stored: Vec<String> = conn
-        .prepare("SELECT item_type FROM items ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored = stored_types(&dir.path().join("db.sqlite3"));
     assert_eq!(
         stored,
         [
@@ -234,18 +251,12 @@ async fn every_event_kind_is_emitted_stored_and_hidden_where_it_must_be() {
             "assistant_message"
         ]
     );
-    let EngineResponse::Json(page) = engine
-        .process(
-            json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}})
-                .to_string()
-                .as_bytes(),
-            &RequestContext::new("u"),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let page = reply(
+        &engine,
+        json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}}),
+        &RequestContext::new("u"),
+    )
+    .await;
     let page: Value = serde_json::from_slice(&page).unwrap();
     assert_eq!(page["data"].as_array().unwrap().len(), 7);
     assert_eq!(page["data"][1]["content"][0]["text"], "Hello");
@@ -255,7 +266,7 @@ async fn every_event_kind_is_emitted_stored_and_hidden_where_it_must_be() {
 #[actix_rt::test]
 async fn responder_errors_become_error_events() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir);
+    let engine = engine(&dir, Everything);
     let events = stream(&engine, create("fail custom")).await;
     assert_eq!(
         *events.last().unwrap(),
@@ -317,22 +328,13 @@ impl Responder for Rater {
 async fn feedback_reaches_the_responder_with_the_request_data() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
-    config.responder = Arc::new(Rater(seen.clone()));
-    let engine = Engine::start(config).unwrap();
+    let engine = engine(&dir, Rater(seen.clone()));
     let events = stream(&engine, create("hi")).await;
     let thread_id = events[0]["thread"]["id"].as_str().unwrap();
     let answer = events.last().unwrap()["item"]["id"].clone();
     let body = json!({"type": "items.feedback", "params": {"thread_id": thread_id, "item_ids": [answer], "kind": "negative"}});
     let ctx = RequestContext::new("u").with("tenant", "acme");
-    let EngineResponse::Json(reply) = engine
-        .process(body.to_string().as_bytes(), &ctx)
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
-    assert_eq!(reply, b"{}");
+    assert_eq!(reply(&engine, body, &ctx).await, b"{}");
     assert_eq!(*seen.lock().unwrap(), ["u/acme: negative 1"]);
     engine.shutdown().await;
 }
@@ -380,19 +382,8 @@ impl Responder for Tidy {
 #[actix_rt::test]
 async fn on_cancelled_decides_what_a_cancelled_turn_leaves() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
-    config.responder = Arc::new(Tidy);
-    let engine = Engine::start(config).unwrap();
-    let EngineResponse::Stream(mut s) = engine
-        .process(
-            create("go").to_string().as_bytes(),
-            &RequestContext::new("u"),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let engine = engine(&dir, Tidy);
+    let mut s = open(&engine, create("go")).await;
     // Read until the first delta, then leave.
     while let Some(e) = s.next_event().await {
         if serde_json::to_value(&e).unwrap()["update"]["type"]
@@ -405,14 +396,7 @@ async fn on_cancelled_decides_what_a_cancelled_turn_leaves() {
     let db = dir.path().join("db.sqlite3");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let types = loop {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let types: Vec<String> = conn
-            .prepare("SELECT item_type FROM items ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let types = stored_types(&db);
         if types.len() >= 4 || std::time::Instant::now() > deadline {
             break types;
         }
@@ -461,18 +445,10 @@ impl Responder for Scribe {
 #[actix_rt::test]
 async fn transcription_goes_through_the_responder_hook() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
-    config.responder = Arc::new(Scribe);
-    let engine = Engine::start(config).unwrap();
+    let engine = engine(&dir, Scribe);
     // The reference's decoder skips characters outside the alphabet.
     let body = json!({"type": "input.transcribe", "params": {"audio_base64": "GkXf o2Zh\na2U=", "mime_type": "audio/webm;codecs=opus"}});
-    let EngineResponse::Json(reply) = engine
-        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let reply = reply(&engine, body, &RequestContext::new("u")).await;
     assert_eq!(
         String::from_utf8(reply).unwrap(),
         r#"{"text":"8 bytes of audio/webm (audio/webm;codecs=opus)"}"#
@@ -490,8 +466,7 @@ impl Responder for Unruly {
         input: Option<ThreadItem>,
     ) -> BoxFuture<'static, Result<(), ResponderError>> {
         Box::pin(async move {
-            let text =
-                chatkit_actors::model::echo::last_user_text(&input.into_iter().collect::<Vec<_>>());
+            let text = last_user_text(input.as_slice());
             match text.as_str() {
                 "give up" => {
                     let mut m = turn.assistant_message().await?;
@@ -531,13 +506,7 @@ fn add(thread: &str, text: &str) -> Value {
 
 async fn visible_texts(engine: &Engine, thread: &str) -> Vec<String> {
     let body = json!({"type": "items.list", "params": {"thread_id": thread, "order": "asc", "limit": 100}});
-    let EngineResponse::Json(page) = engine
-        .process(body.to_string().as_bytes(), &RequestContext::new("u"))
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let page = reply(engine, body, &RequestContext::new("u")).await;
     let page: Value = serde_json::from_slice(&page).unwrap();
     page["data"]
         .as_array()
@@ -550,9 +519,7 @@ async fn visible_texts(engine: &Engine, thread: &str) -> Vec<String> {
 #[actix_rt::test]
 async fn misbehaving_responders_never_leave_a_turn_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = EngineConfig::new(dir.path().join("db.sqlite3"));
-    config.responder = Arc::new(Unruly);
-    let engine = Engine::start(config).unwrap();
+    let engine = engine(&dir, Unruly);
     let events = stream(&engine, create("hello")).await;
     let thread = events[0]["thread"]["id"].as_str().unwrap().to_owned();
 
@@ -630,16 +597,7 @@ async fn a_queued_message_whose_client_left_is_not_stored() {
     let thread = events[0]["thread"]["id"].as_str().unwrap().to_owned();
     // A slow turn runs; a second message queues behind it, and its client
     // gives up before its turn starts.
-    let EngineResponse::Stream(mut running) = engine
-        .process(
-            add(&thread, "a b c d e f").to_string().as_bytes(),
-            &RequestContext::new("u"),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!()
-    };
+    let mut running = open(&engine, add(&thread, "a b c d e f")).await;
     let queued = tokio::time::timeout(
         Duration::from_millis(100),
         engine.process(

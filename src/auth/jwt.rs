@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
@@ -74,18 +74,32 @@ impl std::fmt::Debug for JwtConfig {
 #[derive(Debug)]
 pub struct JwtVerifier {
     config: JwtConfig,
-    jwks: RwLock<Arc<JwkSet>>,
+    jwks: RwLock<Arc<[PublicKey]>>,
 }
 
-fn load_jwks(path: &std::path::Path) -> Result<JwkSet, String> {
+/// A key of the JWKS file, decoded once when the file is read.
+#[derive(Debug)]
+struct PublicKey {
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
+fn load_jwks(path: &std::path::Path) -> Result<Arc<[PublicKey]>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let set: JwkSet =
         serde_json::from_str(&text).map_err(|e| format!("{}: not a JWKS: {e}", path.display()))?;
-    for key in &set.keys {
-        DecodingKey::from_jwk(key).map_err(|e| format!("{}: unusable key: {e}", path.display()))?;
-    }
-    Ok(set)
+    set.keys
+        .into_iter()
+        .map(|jwk| {
+            let key = DecodingKey::from_jwk(&jwk)
+                .map_err(|e| format!("{}: unusable key: {e}", path.display()))?;
+            Ok(PublicKey {
+                kid: jwk.common.key_id,
+                key,
+            })
+        })
+        .collect()
 }
 
 impl JwtVerifier {
@@ -102,11 +116,11 @@ impl JwtVerifier {
         }
         let jwks = match &config.jwks_file {
             Some(path) => load_jwks(path)?,
-            None => JwkSet { keys: Vec::new() },
+            None => Arc::new([]),
         };
         Ok(Self {
             config,
-            jwks: RwLock::new(Arc::new(jwks)),
+            jwks: RwLock::new(jwks),
         })
     }
 
@@ -116,9 +130,9 @@ impl JwtVerifier {
         let Some(path) = &self.config.jwks_file else {
             return Ok(None);
         };
-        let set = load_jwks(path)?;
-        let n = set.keys.len();
-        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        let keys = load_jwks(path)?;
+        let n = keys.len();
+        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(Some(n))
     }
 
@@ -127,6 +141,8 @@ impl JwtVerifier {
         let invalid = |why: &str| AuthError::InvalidToken(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is malformed"))?;
+        let jwks;
+        let secret_key;
         let key = match header.alg {
             Algorithm::HS256 => {
                 let secret = self
@@ -134,13 +150,13 @@ impl JwtVerifier {
                     .secret
                     .as_ref()
                     .ok_or_else(|| invalid("HS256 tokens are not accepted"))?;
-                DecodingKey::from_secret(secret)
+                secret_key = DecodingKey::from_secret(secret);
+                &secret_key
             }
             Algorithm::RS256 | Algorithm::ES256 => {
-                let jwks = self.jwks.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let jwk = find_key(&jwks, header.kid.as_deref(), header.alg)
-                    .ok_or_else(|| invalid("no key matches the token's kid"))?;
-                DecodingKey::from_jwk(jwk).map_err(|_| invalid("the token's key is unusable"))?
+                jwks = self.jwks.read().unwrap_or_else(|e| e.into_inner()).clone();
+                find_key(&jwks, header.kid.as_deref(), header.alg)
+                    .ok_or_else(|| invalid("no key matches the token's kid"))?
             }
             _ => return Err(invalid("the token's algorithm is not accepted")),
         };
@@ -160,7 +176,7 @@ impl JwtVerifier {
         }
         validation.set_required_spec_claims(&required);
         let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
+            jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).map_err(|e| {
                 invalid(match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
                     ErrorKind::ImmatureSignature => "the token is not valid yet",
@@ -190,19 +206,21 @@ impl JwtVerifier {
 
 /// The key for a token: by `kid`, or the only key of `alg`'s family when
 /// the token names none.
-fn find_key<'a>(jwks: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
+fn find_key<'a>(
+    jwks: &'a [PublicKey],
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Option<&'a DecodingKey> {
     match kid {
-        Some(kid) => jwks.find(kid),
+        Some(kid) => jwks.iter().find(|k| k.kid.as_deref() == Some(kid)),
         None => {
             let family = alg.family();
-            let mut fitting = jwks
-                .keys
-                .iter()
-                .filter(|k| DecodingKey::from_jwk(k).is_ok_and(|d| d.family() == family));
+            let mut fitting = jwks.iter().filter(|k| k.key.family() == family);
             let only = fitting.next();
             only.filter(|_| fitting.next().is_none())
         }
     }
+    .map(|k| &k.key)
 }
 
 #[cfg(test)]

@@ -76,13 +76,14 @@ const FILES: &[(&str, &str, &str)] = &[
 struct Asset {
     body: web::Bytes,
     content_type: &'static str,
-    etag: String,
+    etag: HeaderValue,
 }
 
 impl Asset {
     fn new(body: impl Into<web::Bytes>, content_type: &'static str) -> Self {
         let body = body.into();
-        let etag = etag(&body);
+        let etag =
+            HeaderValue::from_str(&etag(&body)).expect("a quoted hex digest is a header value");
         Self {
             body,
             content_type,
@@ -97,7 +98,9 @@ pub struct Ui {
     base: String,
     index: Asset,
     files: HashMap<&'static str, Asset>,
-    csp: String,
+    /// The page's Content-Security-Policy (`None`: the public base URL
+    /// made it an invalid header value, and it is not sent).
+    csp: Option<HeaderValue>,
 }
 
 impl Ui {
@@ -129,6 +132,7 @@ impl Ui {
              img-src 'self' {public} data: blob: https:; connect-src 'self' {public}; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         );
+        let csp = HeaderValue::from_str(&csp).ok();
         Self {
             base,
             index: Asset::new(html, "text/html; charset=utf-8"),
@@ -174,9 +178,9 @@ fn ui_page_path(base: &str) -> String {
 /// `GET {ui_path}`: the page.
 async fn page(req: HttpRequest, ui: web::Data<Ui>) -> HttpResponse {
     let mut resp = serve(&req, &ui.index);
-    if let Ok(v) = HeaderValue::from_str(&ui.csp) {
+    if let Some(csp) = &ui.csp {
         resp.headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
+            .insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
     resp.headers_mut().insert(
         header::REFERRER_POLICY,
@@ -205,7 +209,7 @@ fn serve(req: &HttpRequest, file: &Asset) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|t| t.trim() == file.etag || t.trim() == "*")
+                .any(|t| file.etag == t.trim() || t.trim() == "*")
         });
     let mut resp = if fresh {
         HttpResponse::build(StatusCode::NOT_MODIFIED).finish()
@@ -215,9 +219,7 @@ fn serve(req: &HttpRequest, file: &Asset) -> HttpResponse {
             .body(file.body.clone())
     };
     let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&file.etag) {
-        headers.insert(header::ETAG, v);
-    }
+    headers.insert(header::ETAG, file.etag.clone());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -158,6 +158,11 @@ async fn shop() -> TestApp {
     .await
 }
 
+/// The first item of type `kind` among the `events`.
+fn first_item(events: &[Value], kind: &str) -> Value {
+    events.iter().find(|e| e["item"]["type"] == kind).unwrap()["item"].clone()
+}
+
 fn badge(item: &Value) -> &Value {
     &item["widget"]["children"][1]["label"]
 }
@@ -166,11 +171,7 @@ fn badge(item: &Value) -> &Value {
 async fn a_widget_action_replaces_its_sender() {
     let app = shop().await;
     let (thread, events) = app.create_thread("widget").await;
-    let widget = events
-        .iter()
-        .find(|e| e["item"]["type"] == "widget")
-        .unwrap()["item"]
-        .clone();
+    let widget = first_item(&events, "widget");
     let events = app
         .post(&json!({"type": "threads.custom_action", "params": {"thread_id": thread, "item_id": widget["id"], "action": {"type": "send", "payload": {"draft_id": "d_1"}}}}))
         .await
@@ -224,11 +225,7 @@ async fn actions_from_non_widgets_or_unknown_items_are_refused_before_streaming(
 async fn a_sync_action_returns_and_stores_the_updated_item() {
     let app = shop().await;
     let (thread, events) = app.create_thread("widget").await;
-    let widget = events
-        .iter()
-        .find(|e| e["item"]["type"] == "widget")
-        .unwrap()["item"]
-        .clone();
+    let widget = first_item(&events, "widget");
     let reply = app
         .post(&json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread, "item_id": widget["id"], "action": {"type": "archive"}}}))
         .await;
@@ -256,11 +253,7 @@ async fn a_sync_action_without_a_handler_is_a_501() {
 async fn structured_input_is_answered_then_the_responder_goes_on() {
     let app = shop().await;
     let (thread, events) = app.create_thread("ask").await;
-    let question = events
-        .iter()
-        .find(|e| e["item"]["type"] == "structured_input")
-        .unwrap()["item"]
-        .clone();
+    let question = first_item(&events, "structured_input");
     assert_eq!(question["status"], "pending");
     let submit = |input: Value| json!({"type": "threads.add_structured_input", "params": {"thread_id": thread, "item_id": question["id"], "input": input}});
     // A single choice is cut to one value; an unknown id is ignored; an
@@ -297,11 +290,7 @@ async fn structured_input_is_answered_then_the_responder_goes_on() {
 async fn skipping_structured_input_skips_every_question() {
     let app = shop().await;
     let (thread, events) = app.create_thread("ask").await;
-    let question = events
-        .iter()
-        .find(|e| e["item"]["type"] == "structured_input")
-        .unwrap()["item"]
-        .clone();
+    let question = first_item(&events, "structured_input");
     let events = app
         .post(&json!({"type": "threads.add_structured_input", "params": {"thread_id": thread, "item_id": question["id"], "input": {"status": "skipped", "answers": {"priority": {"values": ["High"]}}}}}))
         .await

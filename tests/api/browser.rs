@@ -84,18 +84,10 @@ async fn app_with(
     let fake = FakeModel::start(behaviour)
         .await
         .expect("fake model starts");
-    let mut s = ProviderSettings::new("test-model");
-    s.base_url = fake.base_url();
-    s.api_key = Some("test-key".into());
-    s.connect_timeout = Duration::from_secs(2);
+    let mut s = fake_provider(&fake);
     s.read_timeout = Duration::from_secs(5);
-    s.max_retries = 0;
     tweak(&mut s);
-    let mut app_options = AppOptions {
-        model: Some(ModelConfig::Chat(s)),
-        titles: false,
-        ..Default::default()
-    };
+    let mut app_options = AppOptions::with_model(ModelConfig::Chat(s));
     options(&mut app_options);
     let app = spawn_app_with(app_options).await;
     (app, fake)

@@ -149,6 +149,16 @@ async fn body_of(response: reqwest::Response) -> String {
     body
 }
 
+/// The Responses events of a streamed `/responses` call.
+async fn stream_responses(model: &FakeModel, body: &Value) -> Vec<Value> {
+    responses_events(&body_of(post(model, "/responses", body).await).await)
+}
+
+/// The chunks of a streamed `/chat/completions` call.
+async fn stream_chat(model: &FakeModel, body: &Value) -> Vec<Value> {
+    chat_chunks(&body_of(post(model, "/chat/completions", body).await).await)
+}
+
 fn responses_request(text: &str) -> Value {
     json!({"model": "m", "stream": true, "input": [
         {"role": "system", "content": "Be brief."},
@@ -234,8 +244,7 @@ async fn responses_stream_a_plain_answer_in_order() {
     assert_eq!(events[0]["response"]["usage"], Value::Null);
 
     // Ids are fresh per response; the body was recorded.
-    let again =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("x")).await).await);
+    let again = stream_responses(&model, &responses_request("x")).await;
     assert_ne!(again[2]["item"]["id"], events[2]["item"]["id"]);
     assert_ne!(again[0]["response"]["id"], events[0]["response"]["id"]);
     assert_eq!(model.request_count(), 2);
@@ -317,9 +326,7 @@ async fn chat_streams_role_content_finish_usage_and_done() {
     assert_eq!(chunks[6], Value::Null);
 
     // Without include_usage: no usage chunk, no usage key.
-    let chunks = chat_chunks(
-        &body_of(post(&model, "/chat/completions", &chat_request("x", false)).await).await,
-    );
+    let chunks = stream_chat(&model, &chat_request("x", false)).await;
     assert_eq!(chunks.len(), 6);
     assert!(chunks[..5].iter().all(|c| c.get("usage").is_none()));
     assert_eq!(chunks[4]["choices"][0]["finish_reason"], "stop");
@@ -337,8 +344,7 @@ async fn fake_ids_replace_every_item_and_chunk_id() {
         ..Behaviour::default()
     })
     .await;
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("a")).await).await);
+    let events = stream_responses(&model, &responses_request("a")).await;
     for e in &events {
         if let Some(id) = e.get("item_id") {
             assert_eq!(id, FAKE_ID);
@@ -348,9 +354,7 @@ async fn fake_ids_replace_every_item_and_chunk_id() {
         }
     }
     assert!(events.iter().any(|e| e["item"]["type"] == "reasoning"));
-    let chunks = chat_chunks(
-        &body_of(post(&model, "/chat/completions", &chat_request("a", true)).await).await,
-    );
+    let chunks = stream_chat(&model, &chat_request("a", true)).await;
     assert!(
         chunks[..chunks.len() - 1]
             .iter()
@@ -359,8 +363,7 @@ async fn fake_ids_replace_every_item_and_chunk_id() {
 
     // Flipped off at runtime: fresh ids again.
     model.set(|b| b.fake_ids = false);
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("a")).await).await);
+    let events = stream_responses(&model, &responses_request("a")).await;
     assert!(events[2]["item"]["id"].as_str().unwrap().starts_with("rs_"));
     model.stop().await;
 }
@@ -374,7 +377,7 @@ async fn tool_call_asks_for_get_weather_then_echoes_its_output() {
     .await;
     let mut first = responses_request("Weather?");
     first["tools"] = weather_tool_responses();
-    let events = responses_events(&body_of(post(&model, "/responses", &first).await).await);
+    let events = stream_responses(&model, &first).await;
     assert_eq!(
         types(&events),
         [
@@ -412,7 +415,7 @@ async fn tool_call_asks_for_get_weather_then_echoes_its_output() {
     let input = second["input"].as_array_mut().unwrap();
     input.push(call.clone());
     input.push(json!({"type": "function_call_output", "call_id": call_id, "output": "Sunny"}));
-    let events = responses_events(&body_of(post(&model, "/responses", &second).await).await);
+    let events = stream_responses(&model, &second).await;
     assert_eq!(events[2]["item"]["type"], "message");
     let text = events
         .iter()
@@ -424,8 +427,7 @@ async fn tool_call_asks_for_get_weather_then_echoes_its_output() {
     );
 
     // No tool offered: a text answer even with the knob on.
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("x")).await).await);
+    let events = stream_responses(&model, &responses_request("x")).await;
     assert_eq!(events[2]["item"]["type"], "message");
     model.stop().await;
 }
@@ -440,7 +442,7 @@ async fn chat_tool_call_phases() {
     .await;
     let mut first = chat_request("Weather?", false);
     first["tools"] = weather_tool_chat();
-    let chunks = chat_chunks(&body_of(post(&model, "/chat/completions", &first).await).await);
+    let chunks = stream_chat(&model, &first).await;
     assert_eq!(
         chunks.len(),
         5,
@@ -474,7 +476,7 @@ async fn chat_tool_call_phases() {
         "type": "function", "function": {"name": "get_weather", "arguments": TOOL_ARGS}}]}),
     );
     messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "Sunny"}));
-    let chunks = chat_chunks(&body_of(post(&model, "/chat/completions", &second).await).await);
+    let chunks = stream_chat(&model, &second).await;
     let text: String = chunks[1..3]
         .iter()
         .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
@@ -493,7 +495,7 @@ async fn client_tool_calls_the_named_tool() {
     .await;
     let mut body = responses_request("Choose");
     body["tools"] = json!([{"type": "function", "name": "pick_color", "parameters": {}}]);
-    let events = responses_events(&body_of(post(&model, "/responses", &body).await).await);
+    let events = stream_responses(&model, &body).await;
     let call = &events
         .iter()
         .find(|e| e["type"] == "response.output_item.done")
@@ -503,7 +505,7 @@ async fn client_tool_calls_the_named_tool() {
     input.push(call.clone());
     input
         .push(json!({"type": "function_call_output", "call_id": call["call_id"], "output": "red"}));
-    let events = responses_events(&body_of(post(&model, "/responses", &body).await).await);
+    let events = stream_responses(&model, &body).await;
     let done = events
         .iter()
         .find(|e| e["type"] == "response.output_text.done")
@@ -513,14 +515,12 @@ async fn client_tool_calls_the_named_tool() {
     // Chat, and a request not offering the tool.
     let mut chat = chat_request("Choose", false);
     chat["tools"] = json!([{"type": "function", "function": {"name": "pick_color"}}]);
-    let chunks = chat_chunks(&body_of(post(&model, "/chat/completions", &chat).await).await);
+    let chunks = stream_chat(&model, &chat).await;
     assert_eq!(
         chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
         "pick_color"
     );
-    let chunks = chat_chunks(
-        &body_of(post(&model, "/chat/completions", &chat_request("x", false)).await).await,
-    );
+    let chunks = stream_chat(&model, &chat_request("x", false)).await;
     assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "echo: x");
     model.stop().await;
 }
@@ -533,8 +533,7 @@ async fn reasoning_comes_before_the_answer() {
         ..Behaviour::default()
     })
     .await;
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("Q")).await).await);
+    let events = stream_responses(&model, &responses_request("Q")).await;
     let group = [
         "response.reasoning_summary_part.added",
         "response.reasoning_summary_text.delta",
@@ -580,9 +579,7 @@ async fn reasoning_comes_before_the_answer() {
         4
     );
 
-    let chunks = chat_chunks(
-        &body_of(post(&model, "/chat/completions", &chat_request("Q", false)).await).await,
-    );
+    let chunks = stream_chat(&model, &chat_request("Q", false)).await;
     let reasoning: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
@@ -615,8 +612,7 @@ async fn citations_annotate_the_text() {
         ..Behaviour::default()
     })
     .await;
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("c")).await).await);
+    let events = stream_responses(&model, &responses_request("c")).await;
     let names = types(&events);
     let added = names
         .iter()
@@ -640,9 +636,7 @@ async fn citations_annotate_the_text() {
         json!([annotation])
     );
 
-    let chunks = chat_chunks(
-        &body_of(post(&model, "/chat/completions", &chat_request("c", false)).await).await,
-    );
+    let chunks = stream_chat(&model, &chat_request("c", false)).await;
     let with = chunks
         .iter()
         .find(|c| c["choices"][0]["delta"].get("annotations").is_some())
@@ -678,8 +672,7 @@ async fn fail_status_fails_k_requests_then_succeeds() {
         assert!(body["error"]["message"].as_str().is_some());
         assert!(body["error"].get("type").is_some() && body["error"].get("param").is_some());
     }
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("f")).await).await);
+    let events = stream_responses(&model, &responses_request("f")).await;
     assert_eq!(events.last().unwrap()["type"], "response.completed");
     assert_eq!(
         model.request_count(),
@@ -753,8 +746,7 @@ async fn midstream_eof_ends_cleanly_without_a_terminal_event() {
         ..Behaviour::default()
     })
     .await;
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("m")).await).await);
+    let events = stream_responses(&model, &responses_request("m")).await;
     let names = types(&events);
     assert_eq!(
         names
@@ -823,8 +815,7 @@ async fn error_event_follows_the_first_delta() {
         ..Behaviour::default()
     })
     .await;
-    let events =
-        responses_events(&body_of(post(&model, "/responses", &responses_request("e")).await).await);
+    let events = stream_responses(&model, &responses_request("e")).await;
     assert_eq!(types(&events)[4..], ["response.output_text.delta", "error"]);
     let error = &events[5];
     assert_eq!(error["error"]["type"], "too_many_requests");

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use chatkit_actors::model::ModelConfig;
+use chatkit_actors::model::{ModelConfig, ProviderSettings};
 use chatkit_actors::{Engine, EngineConfig};
+use chatkit_server::fake_model::FakeModel;
 use chatkit_server::{Settings, run};
 use serde_json::{Value, json};
 
@@ -87,6 +88,30 @@ impl Default for AppOptions {
             image_input: Default::default(),
         }
     }
+}
+
+impl AppOptions {
+    /// A real provider `model`, without background titles (so the provider
+    /// sees only the turns a test sends).
+    pub fn with_model(model: ModelConfig) -> Self {
+        Self {
+            model: Some(model),
+            titles: false,
+            ..Default::default()
+        }
+    }
+}
+
+/// Settings for a provider aimed at `fake`: a test key, 2 s timeouts, no
+/// retries.
+pub fn fake_provider(fake: &FakeModel) -> ProviderSettings {
+    let mut s = ProviderSettings::new("test-model");
+    s.base_url = fake.base_url();
+    s.api_key = Some("test-key".into());
+    s.connect_timeout = Duration::from_secs(2);
+    s.read_timeout = Duration::from_secs(2);
+    s.max_retries = 0;
+    s
 }
 
 fn init_logs() {

@@ -20,12 +20,9 @@ enum Api {
 
 const APIS: [Api; 2] = [Api::Responses, Api::Chat];
 
+/// [`fake_provider`], with two retries.
 fn settings(fake: &FakeModel) -> ProviderSettings {
-    let mut s = ProviderSettings::new("test-model");
-    s.base_url = fake.base_url();
-    s.api_key = Some("test-key".into());
-    s.connect_timeout = Duration::from_secs(2);
-    s.read_timeout = Duration::from_secs(2);
+    let mut s = fake_provider(fake);
     s.max_retries = 2;
     s
 }
@@ -50,10 +47,8 @@ async fn app_with(
     let mut s = settings(&fake);
     tweak(&mut s);
     let app = spawn_app_with(AppOptions {
-        model: Some(config(api, s)),
         tools,
-        titles: false,
-        ..Default::default()
+        ..AppOptions::with_model(config(api, s))
     })
     .await;
     (app, fake)
@@ -638,10 +633,8 @@ async fn images_can_reach_the_model_as_urls_it_fetches() {
         .await
         .expect("fake model starts");
         let app = spawn_app_with(AppOptions {
-            model: Some(config(api, settings(&fake))),
-            titles: false,
             image_input: chatkit_actors::attachments::ImageInput::Url,
-            ..Default::default()
+            ..AppOptions::with_model(config(api, settings(&fake)))
         })
         .await;
         let png = b"\x89PNG fetched by the provider";

@@ -1,69 +1,30 @@
 //! `input.transcribe` through the provider's `audio/transcriptions`
 //! endpoint (the fake model), with both real model kinds.
 
-use std::time::Duration;
-
-use chatkit_actors::model::{ModelConfig, ProviderSettings};
+use chatkit_actors::model::ModelConfig;
 use chatkit_server::fake_model::{Behaviour, FakeModel, TranscriptionRequest};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn settings(fake: &FakeModel) -> ProviderSettings {
-    let mut s = ProviderSettings::new("test-model");
-    s.base_url = fake.base_url();
-    s.api_key = Some("test-key".into());
-    s.connect_timeout = Duration::from_secs(2);
-    s.read_timeout = Duration::from_secs(2);
-    s.max_retries = 0;
-    s
-}
-
 fn models(fake: &FakeModel) -> [ModelConfig; 2] {
     [
-        ModelConfig::Responses(settings(fake)),
-        ModelConfig::Chat(settings(fake)),
+        ModelConfig::Responses(fake_provider(fake)),
+        ModelConfig::Chat(fake_provider(fake)),
     ]
 }
 
 fn transcribe(audio: &[u8], mime_type: &str) -> Value {
-    let audio_base64 = base64(audio);
+    use base64::Engine as _;
+    let audio_base64 = base64::engine::general_purpose::STANDARD.encode(audio);
     json!({"type": "input.transcribe", "params": {"audio_base64": audio_base64, "mime_type": mime_type}})
-}
-
-/// Standard base64 with padding (the server crate does not depend on a
-/// base64 crate).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[actix_web::test]
 async fn audio_goes_to_the_provider_and_its_text_comes_back() {
     let fake = FakeModel::start(Behaviour::default()).await.unwrap();
     for model in models(&fake) {
-        let app = spawn_app_with(AppOptions {
-            model: Some(model),
-            titles: false,
-            ..Default::default()
-        })
-        .await;
+        let app = spawn_app_with(AppOptions::with_model(model)).await;
         let audio = b"\x1aE\xdf\xa3fake-webm-bytes";
         let reply = app.post(&transcribe(audio, "audio/webm;codecs=opus")).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -88,10 +49,8 @@ async fn audio_goes_to_the_provider_and_its_text_comes_back() {
 async fn the_transcription_model_and_file_name_follow_the_configuration() {
     let fake = FakeModel::start(Behaviour::default()).await.unwrap();
     let app = spawn_app_with(AppOptions {
-        model: Some(ModelConfig::Chat(settings(&fake))),
         transcription_model: Some(Some("whisper-1".into())),
-        titles: false,
-        ..Default::default()
+        ..AppOptions::with_model(ModelConfig::Chat(fake_provider(&fake)))
     })
     .await;
     let reply = app.post(&transcribe(&[7; 1000], "audio/mp4")).await;
@@ -108,10 +67,8 @@ async fn oversized_audio_is_a_413_before_the_provider_is_called() {
     let fake = FakeModel::start(Behaviour::default()).await.unwrap();
     for model in models(&fake) {
         let app = spawn_app_with(AppOptions {
-            model: Some(model),
             max_audio_bytes: Some(100),
-            titles: false,
-            ..Default::default()
+            ..AppOptions::with_model(model)
         })
         .await;
         let reply = app.post(&transcribe(&[0; 101], "audio/ogg")).await;
@@ -141,10 +98,8 @@ async fn the_echo_model_says_transcription_is_not_configured() {
 async fn transcription_turned_off_is_a_501_without_a_provider_call() {
     let fake = FakeModel::start(Behaviour::default()).await.unwrap();
     let app = spawn_app_with(AppOptions {
-        model: Some(ModelConfig::Responses(settings(&fake))),
         transcription_model: Some(None),
-        titles: false,
-        ..Default::default()
+        ..AppOptions::with_model(ModelConfig::Responses(fake_provider(&fake)))
     })
     .await;
     let reply = app.post(&transcribe(b"abc", "audio/webm")).await;
@@ -168,12 +123,7 @@ async fn a_provider_failure_is_a_502_transcription_failed() {
     .await
     .unwrap();
     for model in models(&fake) {
-        let app = spawn_app_with(AppOptions {
-            model: Some(model),
-            titles: false,
-            ..Default::default()
-        })
-        .await;
+        let app = spawn_app_with(AppOptions::with_model(model)).await;
         let reply = app.post(&transcribe(b"abc", "audio/webm")).await;
         assert_eq!(reply.status, 502, "{}", reply.body);
         assert_eq!(reply.error_code(), "transcription_failed");
@@ -198,14 +148,9 @@ async fn a_transient_provider_failure_is_retried() {
     })
     .await
     .unwrap();
-    let mut s = settings(&fake);
+    let mut s = fake_provider(&fake);
     s.max_retries = 1;
-    let app = spawn_app_with(AppOptions {
-        model: Some(ModelConfig::Responses(s)),
-        titles: false,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(AppOptions::with_model(ModelConfig::Responses(s))).await;
     let reply = app.post(&transcribe(b"abcd", "audio/wav")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["text"], "transcribed 4 bytes of audio/wav");

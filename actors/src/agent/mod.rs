@@ -25,8 +25,8 @@ use futures_util::FutureExt;
 
 use crate::engine::RequestContext;
 use crate::ids::UserId;
-use crate::model::ModelConfig;
 use crate::model::http::ModelHttp;
+use crate::model::{Api, ModelConfig};
 use crate::protocol::{Action, ThreadItem, ThreadMetadata, ThreadStreamEvent};
 use crate::responder::{Responder, ResponderError, TurnContext};
 use crate::tools::Tools;
@@ -245,11 +245,9 @@ pub(crate) async fn run_model(
     let result = match &params.model {
         ModelConfig::Echo(config) => echo::run(emitter, params, config).await,
         ModelConfig::Responses(settings) => {
-            provider::run(emitter, params, settings, provider::Api::Responses).await
+            provider::run(emitter, params, settings, Api::Responses).await
         }
-        ModelConfig::Chat(settings) => {
-            provider::run(emitter, params, settings, provider::Api::Chat).await
-        }
+        ModelConfig::Chat(settings) => provider::run(emitter, params, settings, Api::Chat).await,
     };
     match result {
         Ok(Ok(())) => Ok(()),

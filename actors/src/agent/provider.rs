@@ -21,28 +21,10 @@ use crate::attachments::ImageInput;
 use crate::model::convert::{
     CallOutcome, FunctionCall, RunConverter, Terminal, client_tool_call_item,
 };
-use crate::model::{ModelError, ProviderSettings, ResponsesEvent, chat, input, responses};
+use crate::model::{Api, ModelError, ProviderSettings, ResponsesEvent, input};
 use crate::protocol::{AttachmentKind, ThreadStreamEvent};
 use crate::telemetry;
 use crate::tools::{ToolContext, ToolKind};
-
-/// Which wire format the provider speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Api {
-    /// `POST {base}/responses`.
-    Responses,
-    /// `POST {base}/chat/completions`.
-    Chat,
-}
-
-impl Api {
-    fn metric_label(self) -> telemetry::Provider {
-        match self {
-            Api::Responses => telemetry::Provider::Responses,
-            Api::Chat => telemetry::Provider::Chat,
-        }
-    }
-}
 
 /// Times one model call for the metrics: time to its first ChatKit event
 /// and to the end of its stream.
@@ -56,7 +38,10 @@ impl CallTimer {
     fn start(api: Api) -> Self {
         Self {
             started: std::time::Instant::now(),
-            provider: api.metric_label(),
+            provider: match api {
+                Api::Responses => telemetry::Provider::Responses,
+                Api::Chat => telemetry::Provider::Chat,
+            },
             first_seen: false,
         }
     }
@@ -110,16 +95,7 @@ pub(super) async fn run(
     };
 
     for call_number in 0..settings.max_model_calls {
-        let (url, body) = match api {
-            Api::Responses => (
-                settings.url("responses"),
-                responses::request_body(settings, &input, &tools, None),
-            ),
-            Api::Chat => (
-                settings.url("chat/completions"),
-                chat::request_body(settings, &input, &tools, None),
-            ),
-        };
+        let (url, body) = api.request(settings, &input, &tools);
         let mut attempt = 0;
         let outcome = loop {
             match call(emitter, http, &url, &body, api, &mut converter).await? {
@@ -277,13 +253,10 @@ async fn call(
             });
         }
     };
-    let mut accumulator = (api == Api::Chat).then(chat::ChunkAccumulator::new);
+    let mut decoder = api.decoder();
     let mut failure = None;
     'read: while let Some(data) = stream.next().await {
-        let events = match data.and_then(|d| match &mut accumulator {
-            Some(acc) => acc.push(&d),
-            None => responses::parse_event(&d).map(|e| vec![e]),
-        }) {
+        let events = match data.and_then(|d| decoder.push(&d)) {
             Ok(events) => events,
             Err(e) => {
                 failure = Some(e);
@@ -303,10 +276,8 @@ async fn call(
     let saw_done = stream.saw_done();
     drop(stream);
     timer.stream_ended();
-    if failure.is_none()
-        && let Some(acc) = accumulator
-    {
-        for event in acc.finish(saw_done) {
+    if failure.is_none() {
+        for event in decoder.finish(saw_done) {
             emitted |= forward(emitter, converter, event).await?;
         }
     }

@@ -6,7 +6,6 @@
 use serde_json::{Map, Value};
 
 use super::ProviderSettings;
-use super::responses::merge_extra_body;
 
 /// The provider-specific parts of a request body.
 pub(super) struct BodyParts {
@@ -56,4 +55,18 @@ pub(super) fn request_body(
     }
     merge_extra_body(&mut body, &settings.extra_body);
     Value::Object(body)
+}
+
+/// Merges configured extra fields into a request body: its keys win (a key
+/// already present keeps its position), and a `null` value removes the key,
+/// so a configuration can drop a field a server rejects (e.g.
+/// `"stream_options": null`).
+pub fn merge_extra_body(body: &mut Map<String, Value>, extra: &Map<String, Value>) {
+    for (key, value) in extra {
+        if value.is_null() {
+            body.shift_remove(key);
+        } else {
+            body.insert(key.clone(), value.clone());
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::body::{self, BodyParts};
-use super::responses::FAKE_ID;
+use super::convert::FAKE_ID;
 use super::{FunctionTool, ModelError, ProviderSettings, ResponsesEvent};
 
 /// The body of one streamed model call (§2.1).

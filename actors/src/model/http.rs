@@ -271,13 +271,19 @@ impl ModelHttp {
         let body = read_limited(response, self.max_event_bytes).await;
         let value: Value = serde_json::from_slice(&body)
             .map_err(|_| ModelError::Malformed("the provider's answer is not JSON".to_owned()))?;
-        if let Some(error) = error_object(&value) {
-            return Err(ModelError::provider(
-                error.code,
-                error.message.map(|m| self.redact(&m)),
-            ));
+        match self.answer_error(&value) {
+            Some(error) => Err(error),
+            None => Ok(value),
         }
-        Ok(value)
+    }
+
+    /// The error a 2xx JSON answer reports, if any (its message redacted).
+    fn answer_error(&self, value: &Value) -> Option<ModelError> {
+        let error = error_object(value)?;
+        Some(ModelError::provider(
+            error.code,
+            error.message.map(|m| self.redact(&m)),
+        ))
     }
 
     /// The pause before retrying a non-2xx answer, or `None` to give up.
@@ -314,15 +320,12 @@ impl ModelHttp {
         let body = read_limited(response, self.max_event_bytes).await;
         let error = serde_json::from_slice::<Value>(&body)
             .ok()
-            .as_ref()
-            .and_then(error_object)
-            .map(|e| (e.code, e.message));
-        Err(match error {
-            Some((code, message)) => ModelError::provider(code, message.map(|m| self.redact(&m))),
-            None => ModelError::Malformed(
+            .and_then(|value| self.answer_error(&value));
+        Err(error.unwrap_or_else(|| {
+            ModelError::Malformed(
                 "the provider answered with JSON instead of an event stream".to_owned(),
-            ),
-        })
+            )
+        }))
     }
 
     /// A non-2xx answer as an error, with the provider's message.
@@ -472,27 +475,19 @@ fn error_object(body: &Value) -> Option<ErrorObject> {
 /// The code and message of an error body: the JSON error object (or a
 /// FastAPI-style `{"detail": "…"}`), else the body's text.
 fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let text = || String::from_utf8_lossy(body).trim().to_owned();
     if let Ok(json) = serde_json::from_slice::<Value>(body) {
-        if let Some(ErrorObject {
-            code,
-            message: Some(message),
-        }) = error_object(&json)
+        let error = error_object(&json);
+        if let Some(Value::String(detail)) = json.get("detail")
+            && error.as_ref().is_none_or(|e| e.message.is_none())
         {
-            return (code, Some(message));
-        }
-        if let Some(Value::String(detail)) = json.get("detail") {
             return (None, Some(detail.clone()));
         }
-        if let Some(ErrorObject {
-            code,
-            message: None,
-        }) = error_object(&json)
-        {
-            let text = String::from_utf8_lossy(body).trim().to_owned();
-            return (code, Some(text));
+        if let Some(ErrorObject { code, message }) = error {
+            return (code, Some(message.unwrap_or_else(text)));
         }
     }
-    let text = String::from_utf8_lossy(body).trim().to_owned();
+    let text = text();
     (None, (!text.is_empty()).then_some(text))
 }
 

@@ -94,6 +94,82 @@ impl ModelConfig {
     pub fn is_offline(&self) -> bool {
         matches!(self, ModelConfig::Echo(_))
     }
+
+    /// A real provider's wire format and settings; `None` for echo.
+    pub(crate) fn provider(&self) -> Option<(Api, &ProviderSettings)> {
+        match self {
+            ModelConfig::Echo(_) => None,
+            ModelConfig::Responses(s) => Some((Api::Responses, s)),
+            ModelConfig::Chat(s) => Some((Api::Chat, s)),
+        }
+    }
+}
+
+/// Which wire format a real provider speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// `POST {base}/responses`.
+    Responses,
+    /// `POST {base}/chat/completions`.
+    Chat,
+}
+
+impl Api {
+    /// The URL and body of one streamed call: [`responses::request_body`]
+    /// or [`chat::request_body`] at that endpoint.
+    pub(crate) fn request(
+        self,
+        settings: &ProviderSettings,
+        input: &[Value],
+        tools: &[FunctionTool],
+    ) -> (String, Value) {
+        match self {
+            Api::Responses => (
+                settings.url("responses"),
+                responses::request_body(settings, input, tools, None),
+            ),
+            Api::Chat => (
+                settings.url("chat/completions"),
+                chat::request_body(settings, input, tools, None),
+            ),
+        }
+    }
+
+    /// A decoder of this format's SSE payloads.
+    pub(crate) fn decoder(self) -> StreamDecoder {
+        match self {
+            Api::Responses => StreamDecoder::Responses,
+            Api::Chat => StreamDecoder::Chat(Box::default()),
+        }
+    }
+}
+
+/// Turns one call's SSE payloads into [`ResponsesEvent`]s, whichever the
+/// wire format.
+pub(crate) enum StreamDecoder {
+    /// [`responses::parse_event`], one event per payload.
+    Responses,
+    /// A [`chat::ChunkAccumulator`].
+    Chat(Box<chat::ChunkAccumulator>),
+}
+
+impl StreamDecoder {
+    /// The events of one SSE data payload.
+    pub(crate) fn push(&mut self, data: &str) -> Result<Vec<ResponsesEvent>, ModelError> {
+        match self {
+            StreamDecoder::Responses => responses::parse_event(data).map(|e| vec![e]),
+            StreamDecoder::Chat(acc) => acc.push(data),
+        }
+    }
+
+    /// The events due when the stream has ended (see
+    /// [`chat::ChunkAccumulator::finish`]); none for the Responses API.
+    pub(crate) fn finish(self, saw_done: bool) -> Vec<ResponsesEvent> {
+        match self {
+            StreamDecoder::Responses => Vec::new(),
+            StreamDecoder::Chat(acc) => acc.finish(saw_done),
+        }
+    }
 }
 
 /// How to call a real provider. [`ProviderSettings::new`] gives the

@@ -2,7 +2,7 @@
 //! of `POST {base_url}/responses` and the parsing of its stream events.
 //! Pure functions; the HTTP side is in `http.rs`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::body::{self, BodyParts};
 use super::{FunctionTool, ModelError, ProviderSettings, ResponsesEvent};
@@ -10,7 +10,9 @@ use super::{FunctionTool, ModelError, ProviderSettings, ResponsesEvent};
 /// The placeholder item id of the Agents SDK's Chat Completions converter
 /// (§2.5), which [`super::chat::ChunkAccumulator`] reproduces on purpose.
 /// It must never reach a provider: OpenAI rejects it (§1.2).
-pub const FAKE_ID: &str = "__fake_id__";
+pub use super::convert::FAKE_ID;
+
+pub use super::body::merge_extra_body;
 
 /// The body of one streamed model call (§1.1).
 ///
@@ -51,20 +53,6 @@ pub fn parse_event(data: &str) -> Result<ResponsesEvent, ModelError> {
         let head: String = data.chars().take(80).collect();
         ModelError::Malformed(format!("an event is not a JSON event ({e}): {head}"))
     })
-}
-
-/// Merges configured extra fields into a request body: its keys win (a key
-/// already present keeps its position), and a `null` value removes the key,
-/// so a configuration can drop a field a server rejects (e.g.
-/// `"stream_options": null`).
-pub fn merge_extra_body(body: &mut Map<String, Value>, extra: &Map<String, Value>) {
-    for (key, value) in extra {
-        if value.is_null() {
-            body.shift_remove(key);
-        } else {
-            body.insert(key.clone(), value.clone());
-        }
-    }
 }
 
 /// `{"type":"function","name","description","parameters","strict"}`.

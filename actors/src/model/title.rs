@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::http::ModelHttp;
-use super::{ModelConfig, ModelError, ResponsesEvent, chat, responses};
+use super::{ModelConfig, ModelError, ResponsesEvent};
 
 /// What the title model is told.
 pub const TITLE_INSTRUCTIONS: &str = "Write a title of at most six words for a conversation that \
@@ -28,10 +28,8 @@ pub async fn generate(
     title_model: Option<&str>,
     first_message: &str,
 ) -> Result<Option<String>, ModelError> {
-    let (settings, is_chat) = match model {
-        ModelConfig::Responses(s) => (s, false),
-        ModelConfig::Chat(s) => (s, true),
-        ModelConfig::Echo(_) => return Ok(super::echo::title_for(first_message)),
+    let Some((api, settings)) = model.provider() else {
+        return Ok(super::echo::title_for(first_message));
     };
     let mut settings = settings.clone();
     if let Some(name) = title_model {
@@ -45,26 +43,12 @@ pub async fn generate(
     let input = [
         json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": excerpt}]}),
     ];
-    let (url, body) = if is_chat {
-        (
-            settings.url("chat/completions"),
-            chat::request_body(&settings, &input, &[], None),
-        )
-    } else {
-        (
-            settings.url("responses"),
-            responses::request_body(&settings, &input, &[], None),
-        )
-    };
+    let (url, body) = api.request(&settings, &input, &[]);
     let mut stream = http.stream(&url, &body).await?;
-    let mut accumulator = is_chat.then(chat::ChunkAccumulator::new);
+    let mut decoder = api.decoder();
     let mut text = String::new();
     while let Some(data) = stream.next().await {
-        let data = data?;
-        let events = match &mut accumulator {
-            Some(acc) => acc.push(&data)?,
-            None => vec![responses::parse_event(&data)?],
-        };
+        let events = decoder.push(&data?)?;
         for event in events {
             match event {
                 ResponsesEvent::OutputTextDelta { delta, .. } => text.push_str(&delta),

@@ -22,11 +22,28 @@ impl ThreadActor {
         seq
     }
 
+    /// The write that stores `item` at `seq` in this thread.
+    pub(super) fn upsert_op(&self, seq: i64, item: &ThreadItem) -> WriteOp {
+        WriteOp::UpsertItem {
+            user_id: self.key.user.0.clone(),
+            item: rows::item_row(item, seq),
+        }
+    }
+
+    /// The writes that store `items` (with their sequence numbers).
+    pub(super) fn upsert_ops(&self, items: &[(i64, ThreadItem)]) -> Vec<WriteOp> {
+        items
+            .iter()
+            .map(|(seq, item)| self.upsert_op(*seq, item))
+            .collect()
+    }
+
     /// Applies one agent output to the turn's state and says what must be
     /// written before it is forwarded, and the item's sequence number for
     /// `done`/`replaced` (taken when the item was first announced).
     pub(super) fn prepare_output(&mut self, output: &AgentOutput) -> (Vec<WriteOp>, Option<i64>) {
-        let user_id = self.key.user.0.clone();
+        // Called for every event (each delta too): nothing is cloned or
+        // written for the events that need no write.
         match output {
             AgentOutput::SetTitle(title) => {
                 self.loaded().meta.title = Some(title.clone());
@@ -76,19 +93,13 @@ impl ThreadActor {
                     AgentOutput::Event(ThreadStreamEvent::ThreadItemReplaced { .. })
                 );
                 let cache_at = (known.is_some() || !is_replace).then_some(seq);
-                (
-                    vec![WriteOp::UpsertItem {
-                        user_id,
-                        item: rows::item_row(item, seq),
-                    }],
-                    cache_at,
-                )
+                (vec![self.upsert_op(seq, item)], cache_at)
             }
             AgentOutput::Event(ThreadStreamEvent::ThreadItemRemoved { item_id }) => {
                 let thread_id = self.key.thread.0.clone();
                 (
                     vec![WriteOp::DeleteItem {
-                        user_id,
+                        user_id: self.key.user.0.clone(),
                         thread_id,
                         item_id: item_id.0.clone(),
                     }],
@@ -271,19 +282,12 @@ impl Handler<AgentFinished> for ThreadActor {
                 Some(e.to_error_event())
             }
         };
-        let user = self.key.user.0.clone();
         let partial: Vec<(i64, ThreadItem)> = std::mem::take(&mut turn.pending)
             .into_values()
             .filter(|p| is_non_empty_assistant_message(&p.item))
             .map(|p| (p.seq, p.item))
             .collect();
-        let ops: Vec<WriteOp> = partial
-            .iter()
-            .map(|(seq, item)| WriteOp::UpsertItem {
-                user_id: user.clone(),
-                item: rows::item_row(item, *seq),
-            })
-            .collect();
+        let ops = self.upsert_ops(&partial);
         let writer = self.deps.store.writer.clone();
         let turn_id = msg.turn;
         ctx.wait(

@@ -497,14 +497,7 @@ impl ThreadActor {
             };
             keep.push((seq, item));
         }
-        let user = self.key.user.0.clone();
-        let ops = keep
-            .iter()
-            .map(|(seq, item)| WriteOp::UpsertItem {
-                user_id: user.clone(),
-                item: rows::item_row(item, *seq),
-            })
-            .collect();
+        let ops = self.upsert_ops(&keep);
         let writer = self.deps.store.writer.clone();
         ctx.spawn(async move { writer.write(ops).await }.instrument(span).into_actor(self).map(move |res, act, ctx| {
             match res {

@@ -100,29 +100,30 @@ pub enum SeriesKind {
     Line,
 }
 
-/// One plotted field of a [`Chart`]:
-/// `{type, label?, dataKey, stack?, color?, curveType?}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Series {
-    /// Bar, area or line.
-    #[serde(rename = "type")]
-    pub kind: SeriesKind,
-    /// Legend label; omitted when `None`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// The field of each row holding the value.
-    pub data_key: String,
-    /// Stack group (bar and area); omitted when `None`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack: Option<String>,
-    /// A chart color token, a CSS color or a `ThemeColor`; omitted when `None`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub color: Option<Value>,
-    /// Interpolation (area and line): `linear`, `monotone`, `step`, ...;
-    /// omitted when `None`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub curve_type: Option<String>,
+impl super::common::Skip for SeriesKind {
+    fn skip(&self) -> bool {
+        false
+    }
+}
+
+props! {
+    /// One plotted field of a [`Chart`]:
+    /// `{type, label?, dataKey, stack?, color?, curveType?}`.
+    Series {
+        /// Bar, area or line.
+        #[serde(rename = "type")]
+        kind: SeriesKind [req],
+        /// Legend label.
+        label: String [opt],
+        /// The field of each row holding the value.
+        data_key: String [req],
+        /// Stack group (bar and area).
+        stack: String [opt],
+        /// A chart color token, a CSS color or a `ThemeColor`.
+        color: Value [opt],
+        /// Interpolation (area and line): `linear`, `monotone`, `step`, ...
+        curve_type: String [opt],
+    }
 }
 
 impl Series {
@@ -148,30 +149,6 @@ impl Series {
     /// A line series.
     pub fn line(data_key: impl Into<String>) -> Self {
         Self::new(SeriesKind::Line, data_key)
-    }
-
-    /// Sets `label`.
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
-        self
-    }
-
-    /// Sets `stack`.
-    pub fn stack(mut self, stack: impl Into<String>) -> Self {
-        self.stack = Some(stack.into());
-        self
-    }
-
-    /// Sets `color`.
-    pub fn color(mut self, color: impl Into<Value>) -> Self {
-        self.color = Some(color.into());
-        self
-    }
-
-    /// Sets `curveType`.
-    pub fn curve_type(mut self, curve_type: impl Into<String>) -> Self {
-        self.curve_type = Some(curve_type.into());
-        self
     }
 }
 

@@ -120,15 +120,7 @@ impl Outcome {
             return;
         }
         let events = reply.events();
-        for e in &events {
-            if e["type"] == "thread.item.done" {
-                let text = e["item"]["content"][0]["text"].as_str().unwrap_or("");
-                self.acked.push((
-                    e["item"]["id"].as_str().unwrap().to_owned(),
-                    text.to_owned(),
-                ));
-            }
-        }
+        self.ack(&events);
         match events.iter().find(|e| e["type"] == "error") {
             Some(e) => {
                 assert_eq!(*events.last().unwrap(), *e, "the error ends the stream");
@@ -138,6 +130,17 @@ impl Outcome {
                 assert_eq!(answer_text(&events), format!("You said: \"{text}\""));
                 self.answered += 1;
             }
+        }
+    }
+
+    /// Records the items `events` acknowledged with `thread.item.done`.
+    fn ack(&mut self, events: &[Value]) {
+        for e in events.iter().filter(|e| e["type"] == "thread.item.done") {
+            let text = e["item"]["content"][0]["text"].as_str().unwrap_or("");
+            self.acked.push((
+                e["item"]["id"].as_str().unwrap().to_owned(),
+                text.to_owned(),
+            ));
         }
     }
 
@@ -166,15 +169,10 @@ fn big_text(n: usize, kb: usize) -> String {
     words.join(" ")
 }
 
+/// A thread created before the fault, its items recorded in `outcome`.
 async fn acked_thread(app: &TestApp, outcome: &mut Outcome) -> String {
     let (thread, events) = app.create_thread("before the fault").await;
-    for e in events.iter().filter(|e| e["type"] == "thread.item.done") {
-        let text = e["item"]["content"][0]["text"].as_str().unwrap_or("");
-        outcome.acked.push((
-            e["item"]["id"].as_str().unwrap().to_owned(),
-            text.to_owned(),
-        ));
-    }
+    outcome.ack(&events);
     thread
 }
 

@@ -133,12 +133,7 @@ fn model(chat: bool, s: ProviderSettings) -> ModelConfig {
 }
 
 async fn app_on(port: u16, chat: bool) -> TestApp {
-    spawn_app_with(AppOptions {
-        model: Some(model(chat, provider_settings(port))),
-        titles: false,
-        ..Default::default()
-    })
-    .await
+    spawn_app_with(AppOptions::with_model(model(chat, provider_settings(port)))).await
 }
 
 /// One failed turn: the stream ends with an `error` event and the user
